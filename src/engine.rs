@@ -1,0 +1,427 @@
+//! The core entry point: `suggest(shop, conversation, message)` → [`Suggestions`].
+//!
+//! Pipeline: normalize → clauses → intent → candidates (the detected intents' phrases plus
+//! BM25 hits from the shop's index) → rank → render with conversation and shop variables.
+//! No sockets, no JSON: the server and the CLI wrap it.
+//!
+//! Invariant: every loaded shop has a classifier trained from its examples and an index
+//! built from exactly its phrases (the index fingerprint covers the phrasebook files and the
+//! tokenizer's dictionary), so every search hit maps to a phrase in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::conversation::{self, ContextUpdate, View};
+use crate::index::{Opened, ShopIndex, phrase_key};
+use crate::intent::{Classifier, Scored, Thresholds};
+use crate::phrasebook::{Phrase, Shop, UNKNOWN_INTENT, load_root};
+use crate::rank::{Candidate, rank};
+use crate::text::{Text, normalize};
+use crate::{Error, Result};
+
+/// Most suggestions a caller may ask for.
+pub const MAX_SUGGESTIONS: usize = 10;
+/// Longest buyer message accepted, in characters; longer ones are cut (a pasted essay gets
+/// suggestions for its beginning rather than an error).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Phrases per detected intent considered (best by priority), besides lexical hits.
+const PER_INTENT: usize = 16;
+/// Lexical hits considered.
+const BM25_HITS: usize = 24;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub phrasebook: PathBuf,
+    pub index: PathBuf,
+    /// Suggestions per message (≤ [`MAX_SUGGESTIONS`]).
+    pub suggestions: usize,
+    pub thresholds: Thresholds,
+    pub conversations: usize,
+    pub conversation_ttl: Duration,
+}
+
+impl Options {
+    pub fn new(phrasebook: impl Into<PathBuf>, index: impl Into<PathBuf>) -> Self {
+        Options {
+            phrasebook: phrasebook.into(),
+            index: index.into(),
+            suggestions: 3,
+            thresholds: Thresholds::default(),
+            conversations: 100_000,
+            conversation_ttl: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// One suggested reply, rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub phrase_id: String,
+    pub intent: String,
+    pub text: String,
+    pub score: f32,
+    /// Variables without a value; their `{placeholders}` remain in `text`.
+    pub missing: Vec<String>,
+    pub code: Option<String>,
+}
+
+/// The engine's answer for one buyer message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestions {
+    pub intents: Vec<Scored>,
+    pub abstained: bool,
+    pub items: Vec<Suggestion>,
+    /// Time spent in the engine.
+    pub elapsed: Duration,
+}
+
+/// A shop ready to serve.
+struct Loaded {
+    shop: Shop,
+    classifier: Classifier,
+    index: ShopIndex,
+    index_status: Opened,
+    /// Enabled phrases by key.
+    by_key: HashMap<u64, usize>,
+    /// Flattened phrases of the shop.
+    phrases: Vec<Phrase>,
+    /// Normalized phrase texts, parallel to `phrases`.
+    normalized: Vec<String>,
+    /// Per intent: enabled phrases by decreasing priority, then id.
+    by_intent: HashMap<String, Vec<usize>>,
+}
+
+/// Status of a loaded shop, for health checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShopStatus {
+    pub id: String,
+    pub name: String,
+    pub phrases: usize,
+    pub intents: usize,
+    pub index: Opened,
+}
+
+/// The suggestion engine for every shop of a phrasebook root.
+pub struct Engine {
+    text: Arc<Text>,
+    shops: BTreeMap<String, Loaded>,
+    conversations: conversation::Store,
+    suggestions: usize,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("shops", &self.shops.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Loads every shop under `options.phrasebook`, trains its classifier and opens (or
+    /// rebuilds) its index under `options.index`.
+    pub fn load(options: &Options) -> Result<Self> {
+        let shops = load_root(&options.phrasebook)?;
+        if shops.is_empty() {
+            return Err(Error::Phrasebook {
+                location: options.phrasebook.display().to_string(),
+                message: "no shop found (expected <shop>/shop.toml)".into(),
+            });
+        }
+        let dict = options.phrasebook.join("dict/ecommerce.txt");
+        let dict = dict.is_file().then_some(dict);
+        let mut words: Vec<String> = shops.iter().flat_map(|s| s.words.iter().cloned()).collect();
+        words.sort();
+        words.dedup();
+        let text = Arc::new(Text::new(dict.as_deref(), &words)?);
+        let text_fp = text_fingerprint(dict.as_deref(), &words)?;
+        std::fs::create_dir_all(&options.index)
+            .map_err(|e| Error::io(format!("creating {}", options.index.display()), e))?;
+        let mut loaded = BTreeMap::new();
+        for shop in shops {
+            let l = Self::prepare(shop, &text, &text_fp, &options.index, options.thresholds)?;
+            loaded.insert(l.shop.id.clone(), l);
+        }
+        Ok(Engine {
+            text,
+            shops: loaded,
+            conversations: conversation::Store::new(
+                options.conversations,
+                options.conversation_ttl,
+            ),
+            suggestions: options.suggestions.clamp(1, MAX_SUGGESTIONS),
+        })
+    }
+
+    fn prepare(
+        shop: Shop,
+        text: &Arc<Text>,
+        text_fp: &str,
+        index_root: &Path,
+        thresholds: Thresholds,
+    ) -> Result<Loaded> {
+        let data: Vec<(&str, &[String])> = shop
+            .intents
+            .iter()
+            .map(|i| (i.id.as_str(), i.examples.as_slice()))
+            .collect();
+        let classifier = Classifier::train(text, &data, thresholds);
+        let fingerprint = {
+            let mut h = Sha256::new();
+            h.update(shop.fingerprint.as_bytes());
+            h.update(text_fp.as_bytes());
+            crate::phrasebook::hex_digest(h)
+        };
+        let (index, index_status) = ShopIndex::open(
+            &index_root.join(&shop.id),
+            &shop,
+            text.clone(),
+            &fingerprint,
+        )?;
+        let phrases: Vec<Phrase> = shop.phrases().cloned().collect();
+        let normalized = phrases.iter().map(|p| normalize(&p.text)).collect();
+        let mut by_key = HashMap::new();
+        let mut by_intent: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, p) in phrases.iter().enumerate().filter(|(_, p)| p.enabled) {
+            if let Some(other) = by_key.insert(phrase_key(&p.id), i) {
+                return Err(Error::Phrasebook {
+                    location: p.location.clone(),
+                    message: format!(
+                        "phrase id `{}` collides with `{}`; rename one",
+                        p.id, phrases[other].id
+                    ),
+                });
+            }
+            by_intent.entry(p.intent.clone()).or_default().push(i);
+        }
+        for list in by_intent.values_mut() {
+            list.sort_by(|&a, &b| {
+                phrases[b]
+                    .priority
+                    .cmp(&phrases[a].priority)
+                    .then_with(|| phrases[a].id.cmp(&phrases[b].id))
+            });
+        }
+        tracing::info!(shop = %shop.id, phrases = phrases.len(), intents = shop.intents.len(), index = ?index_status, "shop loaded");
+        Ok(Loaded {
+            shop,
+            classifier,
+            index,
+            index_status,
+            by_key,
+            phrases,
+            normalized,
+            by_intent,
+        })
+    }
+
+    /// Loaded shops with their status.
+    pub fn shops(&self) -> Vec<ShopStatus> {
+        self.shops
+            .values()
+            .map(|l| ShopStatus {
+                id: l.shop.id.clone(),
+                name: l.shop.name.clone(),
+                phrases: l.phrases.len(),
+                intents: l.shop.intents.len(),
+                index: l.index_status.clone(),
+            })
+            .collect()
+    }
+
+    pub fn has_shop(&self, shop: &str) -> bool {
+        self.shops.contains_key(shop)
+    }
+
+    fn loaded(&self, shop: &str) -> Result<&Loaded> {
+        self.shops
+            .get(shop)
+            .ok_or_else(|| Error::UnknownShop(shop.to_string()))
+    }
+
+    /// Suggestions for a buyer message. With a `conversation`, its memory (variables,
+    /// order state, phrases sent) is used and the suggestions are remembered.
+    pub fn suggest(
+        &self,
+        shop: &str,
+        conversation: Option<&str>,
+        message: &str,
+    ) -> Result<Suggestions> {
+        let started = Instant::now();
+        let l = self.loaded(shop)?;
+        let view = match conversation {
+            Some(c) => self.conversations.view(shop, c, started),
+            None => View::default(),
+        };
+        let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        let normalized = normalize(&message);
+        let detection = l.classifier.detect(&self.text, &normalized);
+
+        // Intent probabilities as candidates see them. When abstaining, the clarifying
+        // replies of `unknown` lead and the best guesses follow at a discount.
+        let mut intent_p: HashMap<&str, f32> = HashMap::new();
+        if detection.abstained {
+            intent_p.insert(UNKNOWN_INTENT, 1.0);
+            for s in detection.intents.iter().skip(1) {
+                intent_p.insert(s.intent.as_str(), s.confidence * 0.5);
+            }
+        } else {
+            for (label, p) in l.classifier.labels().iter().zip(&detection.distribution) {
+                if *p > 0.0 {
+                    intent_p.insert(label.as_str(), *p);
+                }
+            }
+        }
+        let mut bm25: HashMap<usize, f32> = HashMap::new();
+        for hit in l.index.search(&normalized, BM25_HITS)? {
+            if let Some(&i) = l.by_key.get(&hit.key) {
+                bm25.insert(i, hit.score);
+            }
+        }
+        let mut pool: Vec<usize> = bm25.keys().copied().collect();
+        let mut listed: Vec<(&str, f32)> = intent_p.iter().map(|(k, v)| (*k, *v)).collect();
+        listed.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        for (intent, _) in listed.iter().take(4) {
+            if let Some(list) = l.by_intent.get(*intent) {
+                pool.extend(
+                    list.iter()
+                        .filter(|&&i| l.phrases[i].allowed_in(view.order_state))
+                        .take(PER_INTENT),
+                );
+            }
+        }
+        pool.sort_unstable();
+        pool.dedup();
+
+        let lookup = |name: &str| -> Option<&str> {
+            view.vars
+                .get(name)
+                .or_else(|| l.shop.policy.get(name))
+                .map(String::as_str)
+        };
+        let mut rendered = HashMap::with_capacity(pool.len());
+        let candidates: Vec<Candidate<'_>> = pool
+            .iter()
+            .filter(|&&i| l.phrases[i].allowed_in(view.order_state))
+            .map(|&i| {
+                let p = &l.phrases[i];
+                let r = p.template.render(lookup);
+                let complete = r.missing.is_empty();
+                rendered.insert(p.id.as_str(), r);
+                Candidate {
+                    phrase_id: &p.id,
+                    intent: &p.intent,
+                    text: &l.normalized[i],
+                    intent_p: intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0),
+                    bm25: bm25.get(&i).copied().unwrap_or(0.0),
+                    priority: p.priority,
+                    already_sent: view.sent.iter().any(|s| s == &p.id),
+                    complete,
+                }
+            })
+            .collect();
+        let order: Vec<(&str, f32)> = if detection.abstained {
+            std::iter::once((UNKNOWN_INTENT, 1.0))
+                .chain(
+                    detection
+                        .intents
+                        .iter()
+                        .skip(1)
+                        .map(|s| (s.intent.as_str(), s.confidence * 0.5)),
+                )
+                .collect()
+        } else {
+            detection
+                .intents
+                .iter()
+                .map(|s| (s.intent.as_str(), s.confidence))
+                .collect()
+        };
+        let ranked = rank(candidates, &order, self.suggestions);
+        let items: Vec<Suggestion> = ranked
+            .into_iter()
+            .filter_map(|r| {
+                let p = l
+                    .by_key
+                    .get(&phrase_key(r.candidate.phrase_id))
+                    .map(|&i| &l.phrases[i])?;
+                let out = rendered.remove(p.id.as_str())?;
+                Some(Suggestion {
+                    phrase_id: p.id.clone(),
+                    intent: p.intent.clone(),
+                    text: out.text,
+                    score: r.score,
+                    missing: out.missing,
+                    code: p.code.clone(),
+                })
+            })
+            .collect();
+        if let Some(c) = conversation {
+            let memo = items
+                .iter()
+                .map(|s| (s.phrase_id.clone(), s.text.clone()))
+                .collect();
+            self.conversations.suggested(shop, c, memo, Instant::now());
+        }
+        Ok(Suggestions {
+            intents: detection.intents,
+            abstained: detection.abstained,
+            items,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Applies a `context` update to a conversation.
+    pub fn context(&self, shop: &str, conversation: &str, update: ContextUpdate) -> Result<()> {
+        self.loaded(shop)?;
+        self.conversations
+            .update(shop, conversation, update, Instant::now());
+        Ok(())
+    }
+
+    /// Records a message the agent sent; returns the phrase it was recognised as.
+    pub fn agent_message(
+        &self,
+        shop: &str,
+        conversation: &str,
+        text: &str,
+        phrase_id: Option<&str>,
+    ) -> Result<Option<String>> {
+        let l = self.loaded(shop)?;
+        let phrase_id = phrase_id.filter(|id| l.by_key.contains_key(&phrase_key(id)));
+        Ok(self
+            .conversations
+            .agent_sent(shop, conversation, text, phrase_id, Instant::now()))
+    }
+
+    /// The normalized text and tokens of a message, as the engine sees it (diagnostics).
+    pub fn analyze(&self, message: &str) -> (String, Vec<String>) {
+        let n = normalize(message);
+        let tokens = self
+            .text
+            .tokens(&n)
+            .iter()
+            .map(|t| t.word.to_string())
+            .collect();
+        (n, tokens)
+    }
+}
+
+fn text_fingerprint(dict: Option<&Path>, words: &[String]) -> Result<String> {
+    let mut h = Sha256::new();
+    if let Some(path) = dict {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        h.update(&bytes);
+    }
+    for w in words {
+        h.update(w.as_bytes());
+        h.update([0]);
+    }
+    Ok(crate::phrasebook::hex_digest(h))
+}

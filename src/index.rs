@@ -1,0 +1,374 @@
+//! The search index: one tantivy index per shop under `index/<shop>/`. The only module that
+//! imports tantivy.
+//!
+//! The index is derived data. Its commit payload records the schema version and the
+//! fingerprint of what it was built from (phrasebook files + tokenizer); on open, a missing,
+//! stale or unreadable index is rebuilt, and an unreadable one is first moved aside
+//! (`<shop>.damaged-<unix time>`) so it can be inspected and never causes a crash loop.
+//!
+//! Phrases and queries go through the same [`Text`] tokenizer, registered in tantivy as
+//! `huashu`. Queries are `BooleanQuery`s of `TermQuery`s built from tokens; buyer text never
+//! reaches tantivy's query parser.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{Token as TvToken, TokenStream, Tokenizer};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use crate::phrasebook::Shop;
+use crate::text::{Text, is_stopword, normalize};
+use crate::{Error, Result};
+
+/// Bumped whenever the schema or the way documents are built changes.
+pub const SCHEMA_VERSION: u32 = 1;
+const TOKENIZER: &str = "huashu";
+/// Keywords are written by the owner to say what a phrase answers: they count double.
+const KEYWORD_BOOST: f32 = 2.0;
+const WRITER_MEMORY: usize = 20_000_000;
+
+/// How [`ShopIndex::open`] found the index on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// Up to date: reused as it was.
+    Reused,
+    /// Built because it was missing.
+    BuiltMissing,
+    /// Rebuilt because it was built from other data or another schema.
+    RebuiltStale,
+    /// Rebuilt after the unreadable one was moved to the given path.
+    RebuiltDamaged(PathBuf),
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    intent: Field,
+    text: Field,
+    keywords: Field,
+    key: Field,
+}
+
+/// One shop's open index.
+pub struct ShopIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    text: Arc<Text>,
+}
+
+impl std::fmt::Debug for ShopIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShopIndex").finish_non_exhaustive()
+    }
+}
+
+/// A search hit: the phrase's [`phrase_key`] and its BM25 score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub key: u64,
+    pub score: f32,
+}
+
+/// Stable 64-bit key of a phrase id (FNV-1a), stored as a fast field so a hit maps to the
+/// in-memory phrase without reading stored documents.
+pub fn phrase_key(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let tokenized = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        intent: b.add_text_field("intent", STRING | STORED),
+        text: b.add_text_field("text", tokenized.clone()),
+        keywords: b.add_text_field("keywords", tokenized),
+        key: b.add_u64_field("key", FAST),
+    };
+    (b.build(), fields)
+}
+
+fn payload(fingerprint: &str) -> String {
+    format!("huashu-index schema={SCHEMA_VERSION} fingerprint={fingerprint}")
+}
+
+impl ShopIndex {
+    /// Opens `dir` if it was built from `fingerprint` with this schema, otherwise rebuilds it
+    /// from `shop`. `fingerprint` must cover everything the documents depend on.
+    pub fn open(
+        dir: &Path,
+        shop: &Shop,
+        text: Arc<Text>,
+        fingerprint: &str,
+    ) -> Result<(Self, Opened)> {
+        let err = |message: String| Error::Index {
+            shop: shop.id.clone(),
+            message,
+        };
+        let outcome = if dir.join("meta.json").exists() {
+            match Self::open_existing(dir, text.clone()) {
+                Ok((idx, found)) if found.as_deref() == Some(&payload(fingerprint)) => {
+                    return Ok((idx, Opened::Reused));
+                }
+                Ok(_) => Opened::RebuiltStale,
+                Err(e) => {
+                    let aside = aside_path(dir);
+                    std::fs::rename(dir, &aside).map_err(|io| {
+                        err(format!("cannot move damaged index ({e}) aside: {io}"))
+                    })?;
+                    tracing::warn!(shop = %shop.id, error = %e, moved_to = %aside.display(), "index unreadable; rebuilding");
+                    Opened::RebuiltDamaged(aside)
+                }
+            }
+        } else {
+            Opened::BuiltMissing
+        };
+        let idx = Self::build(dir, shop, text, fingerprint).map_err(|e| err(e.to_string()))?;
+        Ok((idx, outcome))
+    }
+
+    fn open_existing(dir: &Path, text: Arc<Text>) -> tantivy::Result<(Self, Option<String>)> {
+        let index = Index::open_in_dir(dir)?;
+        let found = index.load_metas()?.payload;
+        let (expected, fields) = schema();
+        if index.schema() != expected {
+            return Ok((Self::wrap(index, fields, text)?, None));
+        }
+        Ok((Self::wrap(index, fields, text)?, found))
+    }
+
+    fn wrap(index: Index, fields: Fields, text: Arc<Text>) -> tantivy::Result<Self> {
+        index
+            .tokenizers()
+            .register(TOKENIZER, HuashuTokenizer { text: text.clone() });
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(ShopIndex {
+            index,
+            reader,
+            fields,
+            text,
+        })
+    }
+
+    /// Builds a fresh index in a sibling temp directory and swaps it into place, so a crash
+    /// mid-build leaves either the old index or none, never a half-built one at `dir`.
+    fn build(dir: &Path, shop: &Shop, text: Arc<Text>, fingerprint: &str) -> tantivy::Result<Self> {
+        let tmp = sibling(dir, "building");
+        let old = sibling(dir, "old");
+        for stale in [&tmp, &old] {
+            if stale.exists() {
+                std::fs::remove_dir_all(stale)?;
+            }
+        }
+        std::fs::create_dir_all(&tmp)?;
+        let (schema, fields) = schema();
+        let index = Index::create_in_dir(&tmp, schema)?;
+        index
+            .tokenizers()
+            .register(TOKENIZER, HuashuTokenizer { text: text.clone() });
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY)?;
+        for p in shop.phrases().filter(|p| p.enabled) {
+            let mut doc = TantivyDocument::default();
+            doc.add_text(fields.id, &p.id);
+            doc.add_text(fields.intent, &p.intent);
+            doc.add_text(fields.text, &p.text);
+            for k in &p.keywords {
+                doc.add_text(fields.keywords, k);
+            }
+            doc.add_u64(fields.key, phrase_key(&p.id));
+            writer.add_document(doc)?;
+        }
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&payload(fingerprint));
+        commit.commit()?;
+        writer.wait_merging_threads()?;
+        drop(index);
+        if dir.exists() {
+            std::fs::rename(dir, &old)?;
+        }
+        std::fs::rename(&tmp, dir)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        let index = Index::open_in_dir(dir)?;
+        Self::wrap(index, fields, text)
+    }
+
+    /// Number of indexed (enabled) phrases.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// BM25 search of normalized buyer text over phrase text and keywords; at most `limit`
+    /// hits, best first.
+    pub fn search(&self, normalized: &str, limit: usize) -> Result<Vec<Hit>> {
+        let mut words: Vec<&str> = self
+            .text
+            .tokens(normalized)
+            .into_iter()
+            .map(|t| t.word)
+            .filter(|w| !is_stopword(w))
+            .collect();
+        words.sort_unstable();
+        words.dedup();
+        if words.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(words.len() * 2);
+        for w in &words {
+            clauses.push((
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.text, w),
+                    IndexRecordOption::WithFreqs,
+                )),
+            ));
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.fields.keywords, w),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                    KEYWORD_BOOST,
+                )),
+            ));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let index_err = |e: tantivy::TantivyError| Error::Index {
+            shop: String::new(),
+            message: e.to_string(),
+        };
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(index_err)?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, addr) in top {
+            let column = searcher
+                .segment_reader(addr.segment_ord)
+                .fast_fields()
+                .u64("key")
+                .map_err(index_err)?;
+            if let Some(key) = column.first(addr.doc_id) {
+                hits.push(Hit { key, score });
+            }
+        }
+        Ok(hits)
+    }
+
+    /// Tokens the index would store for `text` (for tests and diagnostics).
+    pub fn analyze(&self, text: &str) -> Vec<String> {
+        let mut tok = HuashuTokenizer {
+            text: self.text.clone(),
+        };
+        let mut stream = tok.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(t) = stream.next() {
+            out.push(t.text.clone());
+        }
+        out
+    }
+
+    /// The payload of the last commit.
+    pub fn payload(&self) -> Option<String> {
+        self.index.load_metas().ok().and_then(|m| m.payload)
+    }
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
+fn aside_path(dir: &Path) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    sibling(dir, &format!("damaged-{secs}"))
+}
+
+/// tantivy adapter over [`Text`]: normalizes, then yields jieba tokens.
+#[derive(Clone)]
+struct HuashuTokenizer {
+    text: Arc<Text>,
+}
+
+struct HuashuTokenStream {
+    tokens: Vec<TvToken>,
+    next: usize,
+    /// Returned if tantivy asks for a token before `advance` or after the end.
+    none: TvToken,
+}
+
+impl Tokenizer for HuashuTokenizer {
+    type TokenStream<'a> = HuashuTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> HuashuTokenStream {
+        let norm = normalize(text);
+        let tokens = self
+            .text
+            .tokens(&norm)
+            .into_iter()
+            .enumerate()
+            .map(|(position, t)| TvToken {
+                offset_from: t.start,
+                offset_to: t.end,
+                position,
+                text: t.word.to_string(),
+                position_length: 1,
+            })
+            .collect();
+        HuashuTokenStream {
+            tokens,
+            next: 0,
+            none: TvToken::default(),
+        }
+    }
+}
+
+impl TokenStream for HuashuTokenStream {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+
+    fn token(&self) -> &TvToken {
+        self.next
+            .checked_sub(1)
+            .and_then(|i| self.tokens.get(i))
+            .unwrap_or(&self.none)
+    }
+
+    fn token_mut(&mut self) -> &mut TvToken {
+        match self.next.checked_sub(1) {
+            Some(i) if i < self.tokens.len() => &mut self.tokens[i],
+            _ => &mut self.none,
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! Intent classification: a multinomial logistic regression over jieba tokens and character
+//! n-grams, trained at load time from the phrasebook's example utterances.
+//!
+//! Why this model: it trains in milliseconds from a few thousand short examples, is
+//! deterministic (fixed epoch count, seeded order), gives probabilities that are reasonably
+//! calibrated for an abstain threshold, and needs no weights from anywhere.
+//!
+//! A message is split into clauses and each clause classified; clauses the model is not
+//! confident about are ignored, and greetings/closings are down-weighted when the message
+//! has real content (在吗?什么时候发货 is about shipping). When no clause is confident, the
+//! engine abstains with [`UNKNOWN_INTENT`]. Pure.
+
+use std::collections::HashMap;
+
+use crate::phrasebook::UNKNOWN_INTENT;
+use crate::text::{Text, clauses};
+
+/// Abstention thresholds: a clause counts when its best intent has at least `min_confidence`
+/// and leads the runner-up by at least `min_margin`.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub min_confidence: f32,
+    pub min_margin: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_confidence: 0.3,
+            min_margin: 0.1,
+        }
+    }
+}
+
+/// One intent with its probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub intent: String,
+    pub confidence: f32,
+}
+
+/// The classifier's view of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    /// Intents by decreasing confidence; the first is primary. When the engine abstains the
+    /// first is `unknown` with confidence `1 - best`, followed by the best guesses.
+    pub intents: Vec<Scored>,
+    pub abstained: bool,
+    /// Full distribution over [`Classifier::labels`], combined over the confident clauses
+    /// (all zeros when abstaining on a message with no confident clause).
+    pub distribution: Vec<f32>,
+}
+
+impl Detection {
+    pub fn primary(&self) -> &str {
+        self.intents
+            .first()
+            .map_or(UNKNOWN_INTENT, |s| s.intent.as_str())
+    }
+}
+
+/// A trained model.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    labels: Vec<String>,
+    features: HashMap<u64, u32>,
+    /// Row-major: feature row × class.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    thresholds: Thresholds,
+}
+
+const EPOCHS: usize = 30;
+const LEARNING_RATE: f32 = 0.5;
+const L2: f32 = 1e-5;
+/// Intents that are politeness around the real content when a message has more.
+const FILLER: [(&str, f32); 3] = [("greeting", 1.0), ("closing", 0.7), (UNKNOWN_INTENT, 1.0)];
+/// Intents below this combined share are not listed.
+const LIST_FLOOR: f32 = 0.12;
+const MAX_LISTED: usize = 4;
+
+impl Classifier {
+    /// Trains on `(intent id, examples)`; intents without examples are never predicted.
+    pub fn train(text: &Text, data: &[(&str, &[String])], thresholds: Thresholds) -> Self {
+        let labels: Vec<String> = data.iter().map(|(id, _)| id.to_string()).collect();
+        let mut features: HashMap<u64, u32> = HashMap::new();
+        let mut rows: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (class, (_, examples)) in data.iter().enumerate() {
+            for ex in *examples {
+                let norm = crate::text::normalize(ex);
+                let mut ids: Vec<u32> = featurize(text, &norm)
+                    .into_iter()
+                    .map(|h| {
+                        let next = features.len() as u32;
+                        *features.entry(h).or_insert(next)
+                    })
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                if !ids.is_empty() {
+                    rows.push((class, ids));
+                }
+            }
+        }
+        let k = labels.len();
+        let mut model = Classifier {
+            weights: vec![0.0; features.len() * k],
+            bias: vec![0.0; k],
+            labels,
+            features,
+            thresholds,
+        };
+        if k == 0 {
+            return model;
+        }
+        // AdaGrad on the softmax cross-entropy, examples in a seeded shuffled order.
+        let mut g2 = vec![1e-8f32; model.weights.len()];
+        let mut gb2 = vec![1e-8f32; k];
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut probs = vec![0.0f32; k];
+        for _ in 0..EPOCHS {
+            for i in (1..order.len()).rev() {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                order.swap(i, (seed >> 33) as usize % (i + 1));
+            }
+            for &r in &order {
+                let (class, ids) = &rows[r];
+                let scale = 1.0 / (ids.len() as f32).sqrt();
+                model.scores(ids.iter().map(|&f| (f, scale)), &mut probs);
+                softmax(&mut probs);
+                for c in 0..k {
+                    let grad = probs[c] - if c == *class { 1.0 } else { 0.0 };
+                    gb2[c] += grad * grad;
+                    model.bias[c] -= LEARNING_RATE * grad / gb2[c].sqrt();
+                    for &f in ids {
+                        let w = f as usize * k + c;
+                        let g = grad * scale + L2 * model.weights[w];
+                        g2[w] += g * g;
+                        model.weights[w] -= LEARNING_RATE * g / g2[w].sqrt();
+                    }
+                }
+            }
+        }
+        model
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    fn scores(&self, feats: impl Iterator<Item = (u32, f32)>, out: &mut [f32]) {
+        let k = self.labels.len();
+        out.copy_from_slice(&self.bias);
+        for (f, v) in feats {
+            let row = &self.weights[f as usize * k..(f as usize + 1) * k];
+            for (o, w) in out.iter_mut().zip(row) {
+                *o += w * v;
+            }
+        }
+    }
+
+    /// Probability distribution over [`labels`](Self::labels) for one normalized clause.
+    pub fn predict(&self, text: &Text, normalized: &str) -> Vec<f32> {
+        let mut hashes = featurize(text, normalized);
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut out = vec![0.0; self.labels.len()];
+        if out.is_empty() {
+            return out;
+        }
+        // Scale by the count of all features, seen or not: a clause made mostly of unseen
+        // words should not be as confident as one the model knows well.
+        let known: Vec<u32> = hashes
+            .iter()
+            .filter_map(|h| self.features.get(h).copied())
+            .collect();
+        let scale = 1.0 / (known.len().max(1) as f32).sqrt();
+        self.scores(known.iter().map(|&f| (f, scale)), &mut out);
+        softmax(&mut out);
+        out
+    }
+
+    /// Classifies a whole normalized message clause by clause.
+    pub fn detect(&self, text: &Text, normalized: &str) -> Detection {
+        let k = self.labels.len();
+        let filler: Vec<f32> = self
+            .labels
+            .iter()
+            .map(|l| FILLER.iter().find(|(f, _)| f == l).map_or(0.0, |(_, w)| *w))
+            .collect();
+        let unknown = self.labels.iter().position(|l| l == UNKNOWN_INTENT);
+        let mut combined = vec![0.0f32; k];
+        let mut total_weight = 0.0f32;
+        let mut best_known = 0.0f32;
+        let mut guesses = vec![0.0f32; k];
+        let spans = clauses(normalized);
+        let whole = [(0, normalized.len())];
+        let spans: &[(usize, usize)] = if spans.is_empty() { &whole } else { &spans };
+        for &(s, e) in spans {
+            let p = self.predict(text, &normalized[s..e]);
+            let Some((top, second)) = top_two(&p) else {
+                continue;
+            };
+            for (g, v) in guesses.iter_mut().zip(&p) {
+                *g = g.max(*v);
+            }
+            if Some(top) != unknown {
+                best_known = best_known.max(p[top]);
+            }
+            let confident = p[top] >= self.thresholds.min_confidence
+                && p[top] - second >= self.thresholds.min_margin
+                && Some(top) != unknown;
+            if !confident {
+                continue;
+            }
+            let weight = (1.0 - p.iter().zip(&filler).map(|(a, b)| a * b).sum::<f32>()).max(0.05);
+            for (c, v) in combined.iter_mut().zip(&p) {
+                *c += weight * v;
+            }
+            total_weight += weight;
+        }
+        if total_weight == 0.0 {
+            // Confidence in abstaining: the unknown class itself, or doubt in the best guess.
+            let doubt = 1.0 - best_known.min(1.0);
+            let sure_unknown = unknown.map_or(0.0, |u| guesses[u]);
+            let mut intents = vec![Scored {
+                intent: UNKNOWN_INTENT.to_string(),
+                confidence: doubt.max(sure_unknown),
+            }];
+            intents.extend(
+                self.ranked(&guesses)
+                    .into_iter()
+                    .filter(|s| s.intent != UNKNOWN_INTENT)
+                    .take(2),
+            );
+            return Detection {
+                intents,
+                abstained: true,
+                distribution: vec![0.0; k],
+            };
+        }
+        for c in &mut combined {
+            *c /= total_weight;
+        }
+        let mut intents: Vec<Scored> = self
+            .ranked(&combined)
+            .into_iter()
+            .filter(|s| s.intent != UNKNOWN_INTENT)
+            .collect();
+        intents.truncate(MAX_LISTED);
+        Detection {
+            intents,
+            abstained: false,
+            distribution: combined,
+        }
+    }
+
+    /// Labels by decreasing probability, above the listing floor; ties by label.
+    fn ranked(&self, dist: &[f32]) -> Vec<Scored> {
+        let mut v: Vec<Scored> = self
+            .labels
+            .iter()
+            .zip(dist)
+            .filter(|(_, p)| **p >= LIST_FLOOR)
+            .map(|(l, p)| Scored {
+                intent: l.clone(),
+                confidence: *p,
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            b.confidence
+                .total_cmp(&a.confidence)
+                .then_with(|| a.intent.cmp(&b.intent))
+        });
+        v
+    }
+}
+
+fn top_two(p: &[f32]) -> Option<(usize, f32)> {
+    let mut best: Option<usize> = None;
+    let mut second = 0.0f32;
+    for (i, &v) in p.iter().enumerate() {
+        match best {
+            Some(b) if v <= p[b] => second = second.max(v),
+            Some(b) => {
+                second = second.max(p[b]);
+                best = Some(i);
+            }
+            None => best = Some(i),
+        }
+    }
+    best.map(|b| (b, second))
+}
+
+fn softmax(v: &mut [f32]) {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
+/// FNV-1a, so feature ids are stable across runs and platforms.
+fn hash(kind: u8, s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(kind);
+    h = h.wrapping_mul(0x100_0000_01b3);
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Folds every run of digits to one `0`: numbers matter by kind, not value.
+fn fold_digits(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_digits = false;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('0');
+            }
+            in_digits = true;
+        } else {
+            out.push(c);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+/// Hashed features of one normalized clause: jieba tokens, character 1-3-grams with
+/// boundary marks (so a bare 好的 differs from 好的 inside a sentence), and a length bucket.
+fn featurize(text: &Text, normalized: &str) -> Vec<u64> {
+    let folded = fold_digits(normalized);
+    let mut out = Vec::with_capacity(folded.len() * 3);
+    for t in text.tokens(&folded) {
+        out.push(hash(b'w', t.word));
+    }
+    let chars: Vec<char> = std::iter::once('^')
+        .chain(folded.chars().filter(|c| c.is_alphanumeric()))
+        .chain(std::iter::once('$'))
+        .collect();
+    let mut buf = String::new();
+    for n in 1..=3usize {
+        for w in chars.windows(n) {
+            if n == 1 && (w[0] == '^' || w[0] == '$') {
+                continue;
+            }
+            buf.clear();
+            buf.extend(w);
+            out.push(hash(b'0' + n as u8, &buf));
+        }
+    }
+    let len = chars.len().saturating_sub(2);
+    let bucket = match len {
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        3 => "3",
+        4..=6 => "4-6",
+        7..=12 => "7-12",
+        _ => "13+",
+    };
+    out.push(hash(b'l', bucket));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    fn text() -> &'static Text {
+        static TEXT: OnceLock<Text> = OnceLock::new();
+        TEXT.get_or_init(|| Text::new(None, &[]).unwrap())
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// A tiny team-written training set: enough to check the mechanics, not quality.
+    fn model() -> Classifier {
+        let greeting = s(&[
+            "在吗",
+            "你好",
+            "有人吗",
+            "在不在",
+            "亲在吗",
+            "哈喽",
+            "你好呀",
+            "在么",
+        ]);
+        let logistics = s(&[
+            "快递到哪了",
+            "物流怎么不动了",
+            "我的包裹到哪了",
+            "怎么还没到",
+            "查下物流",
+            "快递几天了还没到",
+            "物流信息没更新",
+            "到哪里了",
+        ]);
+        let shipping = s(&[
+            "什么时候发货",
+            "今天能发货吗",
+            "几号发货",
+            "发什么快递",
+            "能发顺丰吗",
+            "多久发货",
+            "明天能发吗",
+            "还没发货吗",
+        ]);
+        let closing = s(&[
+            "谢谢",
+            "好的",
+            "好的谢谢",
+            "拜拜",
+            "没问题了",
+            "行",
+            "谢谢亲",
+            "好嘞",
+        ]);
+        let unknown = s(&["对", "嗯", "是的", "123456", "嗯嗯", "对的", "8888", "是"]);
+        Classifier::train(
+            text(),
+            &[
+                ("greeting", &greeting),
+                ("logistics", &logistics),
+                ("shipping", &shipping),
+                ("closing", &closing),
+                ("unknown", &unknown),
+            ],
+            Thresholds::default(),
+        )
+    }
+
+    fn detect(m: &Classifier, msg: &str) -> Detection {
+        m.detect(text(), &crate::text::normalize(msg))
+    }
+
+    #[test]
+    fn primary_intent_table() {
+        let m = model();
+        let cases: &[(&str, &str)] = &[
+            ("在吗", "greeting"),
+            ("快递到哪了呀", "logistics"),
+            ("什么时候能发货", "shipping"),
+            ("好的谢谢亲", "closing"),
+            ("在吗?什么时候发货", "shipping"),
+            ("嗯", "unknown"),
+            ("", "unknown"),
+            ("🙂🙂", "unknown"),
+        ];
+        for (msg, want) in cases {
+            let d = detect(&m, msg);
+            assert_eq!(d.primary(), *want, "{msg:?} → {:?}", d.intents);
+        }
+    }
+
+    #[test]
+    fn two_questions_list_both() {
+        let d = detect(&model(), "物流怎么不动了,还有今天能发货吗");
+        let names: Vec<&str> = d.intents.iter().map(|s| s.intent.as_str()).collect();
+        assert!(
+            names.contains(&"logistics") && names.contains(&"shipping"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn distribution_is_a_distribution() {
+        let m = model();
+        let p = m.predict(text(), "到哪了");
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        let d = detect(&m, "到哪了");
+        assert!(
+            d.intents
+                .windows(2)
+                .all(|w| w[0].confidence >= w[1].confidence)
+        );
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let a = detect(&model(), "快递什么时候到");
+        let b = detect(&model(), "快递什么时候到");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn abstains_with_guesses_when_unsure() {
+        let m = Classifier::train(
+            text(),
+            &[("greeting", &s(&["在吗"])), ("logistics", &s(&["到哪了"]))],
+            Thresholds {
+                min_confidence: 1.01,
+                min_margin: 0.0,
+            },
+        );
+        let d = detect(&m, "在吗");
+        assert!(d.abstained);
+        assert_eq!(d.primary(), UNKNOWN_INTENT);
+        assert!(d.intents.len() >= 2, "{:?}", d.intents);
+    }
+}

@@ -1,0 +1,74 @@
+//! huashu (话术): real-time reply suggestions for Chinese e-commerce customer service.
+//!
+//! Every buyer message is normalized, tokenized with jieba, classified by intent, matched
+//! against the shop's curated phrasebook (indexed in tantivy), ranked, rendered with the
+//! conversation's variables, and pushed to every agent subscribed to the conversation.
+//!
+//! Layout (one crate, thin binary):
+//!
+//! | module | responsibility |
+//! |---|---|
+//! | [`text`] | normalize, tokenize (one jieba per process), split clauses; pure |
+//! | [`phrasebook`] | model types, TOML loading and validation with file:line errors |
+//! | [`intent`] | linear classifier trained at load time from example utterances; pure |
+//! | [`index`] | the only module that imports tantivy: schema, open-or-rebuild, search |
+//! | [`rank`] | signals → ordered, diverse suggestions; pure, stable tie-break by phrase id |
+//! | [`render`] | fills `{variables}` and reports what stays unfilled; pure |
+//! | [`conversation`] | bounded per-conversation memory: variables, order state, sent phrases |
+//! | [`engine`] | the core entry point `suggest(shop, conversation, message)`; no sockets |
+//! | [`server`] | HTTP + WebSocket: routes, sessions, wire types, auth, fan-out hub |
+//!
+//! Invariants: the core (text, intent, rank, render, engine) does no network I/O; only
+//! `server` knows JSON wire types; only `index` imports tantivy; nothing panics on input.
+
+pub mod conversation;
+pub mod engine;
+pub mod index;
+pub mod intent;
+pub mod phrasebook;
+pub mod rank;
+pub mod render;
+pub mod server;
+pub mod text;
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong, with enough context to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A phrasebook file is malformed or fails validation. `location` is `file:line`.
+    #[error("{location}: {message}")]
+    Phrasebook { location: String, message: String },
+    /// The jieba dictionary could not be read.
+    #[error("dictionary {path}: {message}")]
+    Dictionary { path: PathBuf, message: String },
+    /// The search index failed in a way a rebuild did not cure.
+    #[error("index for shop `{shop}`: {message}")]
+    Index { shop: String, message: String },
+    /// A request named a shop that is not loaded.
+    #[error("unknown shop `{0}`")]
+    UnknownShop(String),
+    /// A request was well-formed JSON but asked for something invalid.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Reading a phrasebook from disk and validating it.
+//!
+//! Layout: `<root>/<shop>/shop.toml` and `<root>/<shop>/intents/<intent>.toml`. Every error
+//! names the file and line and says what is wrong, so an owner can fix it by hand.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::{
+    CONVERSATION_VARIABLES, Intent, OrderState, Phrase, REQUIRED_INTENTS, Shop, Stage, valid_id,
+};
+use crate::render::Template;
+use crate::{Error, Result};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShop {
+    name: String,
+    #[serde(default)]
+    policy: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    dict: RawDict,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDict {
+    #[serde(default)]
+    words: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntent {
+    label: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    stage: Vec<Spanned<String>>,
+    #[serde(default)]
+    examples: Vec<Spanned<String>>,
+    #[serde(default, rename = "phrase")]
+    phrases: Vec<Spanned<RawPhrase>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPhrase {
+    id: Spanned<String>,
+    text: Spanned<String>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    stage: Option<Spanned<String>>,
+    #[serde(default)]
+    order_state: Vec<Spanned<String>>,
+    priority: Option<Spanned<i64>>,
+    code: Option<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    valid_from: Option<toml::value::Datetime>,
+    valid_until: Option<toml::value::Datetime>,
+    enabled: Option<bool>,
+}
+
+/// Longest phrase text accepted, in characters: a reply, not an essay.
+const MAX_TEXT_CHARS: usize = 500;
+
+/// Loads every shop under `root` (each directory holding a `shop.toml`), sorted by id.
+pub fn load_root(root: &Path) -> Result<Vec<Shop>> {
+    let entries =
+        std::fs::read_dir(root).map_err(|e| Error::io(format!("reading {}", root.display()), e))?;
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("reading {}", root.display()), e))?;
+        let path = entry.path();
+        if path.join("shop.toml").is_file() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    dirs.iter().map(|d| load_shop(d)).collect()
+}
+
+/// Loads and validates one shop directory.
+pub fn load_shop(dir: &Path) -> Result<Shop> {
+    let id = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    if !valid_id(&id) {
+        return Err(Error::Phrasebook {
+            location: dir.display().to_string(),
+            message: format!("shop directory name `{id}` must be 1-64 of [a-z0-9_-]"),
+        });
+    }
+    let mut hasher = Sha256::new();
+    let shop_path = dir.join("shop.toml");
+    let src = read(&shop_path)?;
+    hash_file(&mut hasher, "shop.toml", &src);
+    let raw: RawShop = parse(&shop_path, &src)?;
+    let mut policy = BTreeMap::new();
+    for (key, value) in &raw.policy {
+        if let Some(text) = policy_text(value) {
+            policy.insert(key.clone(), text);
+        }
+    }
+    policy.insert("shop".to_string(), raw.name.clone());
+
+    let intents_dir = dir.join("intents");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&intents_dir)
+        .map_err(|e| Error::io(format!("reading {}", intents_dir.display()), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+
+    let mut intents = Vec::new();
+    let mut seen_ids: HashMap<String, String> = HashMap::new();
+    let mut seen_codes: HashMap<String, String> = HashMap::new();
+    for path in &files {
+        let src = read(path)?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        hash_file(&mut hasher, name, &src);
+        let intent = load_intent(path, &src, &policy, &mut seen_ids, &mut seen_codes)?;
+        intents.push(intent);
+    }
+    for required in REQUIRED_INTENTS {
+        if !intents.iter().any(|i| i.id == required) {
+            return Err(Error::Phrasebook {
+                location: intents_dir.display().to_string(),
+                message: format!("required intent `{required}` is missing (add {required}.toml)"),
+            });
+        }
+    }
+    Ok(Shop {
+        id,
+        name: raw.name,
+        policy,
+        words: raw.dict.words,
+        intents,
+        fingerprint: hex_digest(hasher),
+        dir: dir.to_path_buf(),
+    })
+}
+
+fn load_intent(
+    path: &Path,
+    src: &str,
+    policy: &BTreeMap<String, String>,
+    seen_ids: &mut HashMap<String, String>,
+    seen_codes: &mut HashMap<String, String>,
+) -> Result<Intent> {
+    let id = path
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let at = |span: std::ops::Range<usize>| location(path, src, span.start);
+    if !valid_id(&id) {
+        return Err(Error::Phrasebook {
+            location: path.display().to_string(),
+            message: format!("intent file name `{id}` must be 1-64 of [a-z0-9_-]"),
+        });
+    }
+    let raw: RawIntent = parse(path, src)?;
+    let stages = raw
+        .stage
+        .iter()
+        .map(|s| {
+            Stage::parse(s.get_ref()).ok_or_else(|| Error::Phrasebook {
+                location: at(s.span()),
+                message: format!("stage `{}` must be one of 售前, 售中, 售后", s.get_ref()),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut examples = Vec::with_capacity(raw.examples.len());
+    for ex in &raw.examples {
+        let text = ex.get_ref().trim();
+        if text.is_empty() {
+            return Err(Error::Phrasebook {
+                location: at(ex.span()),
+                message: "empty example utterance".into(),
+            });
+        }
+        examples.push(text.to_string());
+    }
+
+    let mut phrases = Vec::with_capacity(raw.phrases.len());
+    for sp in raw.phrases {
+        let line = at(sp.span());
+        let p = sp.into_inner();
+        let pid = p.id.get_ref().clone();
+        let err = |span: std::ops::Range<usize>, message: String| Error::Phrasebook {
+            location: at(span),
+            message: format!("phrase `{pid}`: {message}"),
+        };
+        if !valid_id(&pid) {
+            return Err(err(p.id.span(), "id must be 1-64 of [a-z0-9_-]".into()));
+        }
+        if let Some(first) = seen_ids.insert(pid.clone(), line.clone()) {
+            return Err(err(
+                p.id.span(),
+                format!("duplicate id, first defined at {first}"),
+            ));
+        }
+        let text = p.text.get_ref().trim().to_string();
+        if text.is_empty() {
+            return Err(err(p.text.span(), "text is empty".into()));
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(err(
+                p.text.span(),
+                format!("text is longer than {MAX_TEXT_CHARS} characters"),
+            ));
+        }
+        let template =
+            Template::parse(&text).map_err(|e| err(p.text.span(), format!("text: {e}")))?;
+        for var in template.variables() {
+            if !CONVERSATION_VARIABLES.contains(&var) && !policy.contains_key(var) {
+                return Err(err(
+                    p.text.span(),
+                    format!(
+                        "unknown variable `{{{var}}}` (conversation variables: {}; shop policy keys: {})",
+                        CONVERSATION_VARIABLES.join(", "),
+                        policy.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        let stage = match &p.stage {
+            Some(s) => Some(Stage::parse(s.get_ref()).ok_or_else(|| {
+                err(
+                    s.span(),
+                    format!("stage `{}` must be one of 售前, 售中, 售后", s.get_ref()),
+                )
+            })?),
+            None => None,
+        };
+        let order_states = p
+            .order_state
+            .iter()
+            .map(|s| {
+                OrderState::parse(s.get_ref()).ok_or_else(|| {
+                    err(
+                        s.span(),
+                        format!(
+                            "order_state `{}` must be one of none, unpaid, paid, shipped, delivered, refunding, closed",
+                            s.get_ref()
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let priority = match &p.priority {
+            Some(v) if (1..=9).contains(v.get_ref()) => *v.get_ref() as u8,
+            Some(v) => {
+                return Err(err(
+                    v.span(),
+                    format!("priority {} must be 1..=9", v.get_ref()),
+                ));
+            }
+            None => 5,
+        };
+        let code = match &p.code {
+            Some(c) => {
+                let code = c.get_ref().trim().to_lowercase();
+                if code.is_empty()
+                    || code.len() > 16
+                    || !code.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(err(
+                        c.span(),
+                        format!(
+                            "code `{}` must be 1-16 ASCII letters or digits",
+                            c.get_ref()
+                        ),
+                    ));
+                }
+                if let Some(other) = seen_codes.insert(code.clone(), pid.clone()) {
+                    return Err(err(
+                        c.span(),
+                        format!("code `{code}` is already used by phrase `{other}`"),
+                    ));
+                }
+                Some(code)
+            }
+            None => None,
+        };
+        phrases.push(Phrase {
+            id: pid,
+            intent: id.clone(),
+            text,
+            template,
+            keywords: p
+                .keywords
+                .into_iter()
+                .filter(|k| !k.trim().is_empty())
+                .collect(),
+            stage,
+            order_states,
+            priority,
+            code,
+            tags: p.tags,
+            valid_from: p.valid_from.map(|d| d.to_string()),
+            valid_until: p.valid_until.map(|d| d.to_string()),
+            enabled: p.enabled.unwrap_or(true),
+            location: line,
+        });
+    }
+    Ok(Intent {
+        id,
+        label: raw.label,
+        description: raw.description,
+        stages,
+        examples,
+        phrases,
+    })
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, src: &str) -> Result<T> {
+    toml::from_str(src).map_err(|e| Error::Phrasebook {
+        location: location(path, src, e.span().map_or(0, |s| s.start)),
+        message: e.message().trim().to_string(),
+    })
+}
+
+/// `file:line` for a byte offset.
+fn location(path: &Path, src: &str, offset: usize) -> String {
+    let upto = src.get(..offset.min(src.len())).unwrap_or(src);
+    format!("{}:{}", path.display(), upto.matches('\n').count() + 1)
+}
+
+/// Policy values as template text; nested tables are not variables.
+fn policy_text(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        toml::Value::Datetime(d) => Some(d.to_string()),
+        toml::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(policy_text)
+                .collect::<Vec<_>>()
+                .join("、"),
+        ),
+        toml::Value::Table(_) => None,
+    }
+}
+
+fn hash_file(hasher: &mut Sha256, name: &str, src: &str) {
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((src.len() as u64).to_le_bytes());
+    hasher.update(src.as_bytes());
+}
+
+/// Lowercase hex of a finished SHA-256.
+pub fn hex_digest(hasher: Sha256) -> String {
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOP: &str = "name = \"测试店\"\n[policy]\nfree_shipping_threshold = 99\ncarriers = [\"中通\", \"顺丰\"]\n";
+
+    fn intent_file(phrases: &str) -> String {
+        format!("label = \"x\"\nexamples = [\"在吗\"]\n{phrases}")
+    }
+
+    /// Writes a shop with the required intents, then `extra` as `greeting.toml`.
+    fn shop_with(greeting: &str) -> (tempfile::TempDir, Result<Shop>) {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = dir.path().join("s1");
+        std::fs::create_dir_all(shop.join("intents")).unwrap();
+        std::fs::write(shop.join("shop.toml"), SHOP).unwrap();
+        for id in REQUIRED_INTENTS {
+            std::fs::write(shop.join(format!("intents/{id}.toml")), intent_file("")).unwrap();
+        }
+        std::fs::write(shop.join("intents/greeting.toml"), greeting).unwrap();
+        let result = load_shop(&shop);
+        (dir, result)
+    }
+
+    #[test]
+    fn loads_valid_phrase_with_policy_variables() {
+        let (_d, shop) = shop_with(&intent_file(
+            "[[phrase]]\nid = \"g1\"\ntext = \"{buyer|亲}满{free_shipping_threshold}包邮,发{carriers}\"\ncode = \"HY1\"\n",
+        ));
+        let shop = shop.unwrap();
+        assert_eq!(shop.policy["carriers"], "中通、顺丰");
+        let p = shop.phrases().next().unwrap();
+        assert_eq!(p.code.as_deref(), Some("hy1"));
+        assert_eq!(p.priority, 5);
+        assert!(p.location.ends_with("greeting.toml:3"), "{}", p.location);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_cause() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"{nope}\"\n",
+                "greeting.toml:5",
+                "unknown variable `{nope}`",
+            ),
+            (
+                "[[phrase]]\nid = \"G 1\"\ntext = \"hi\"\n",
+                "greeting.toml:4",
+                "id must be",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"a\"\n[[phrase]]\nid = \"g1\"\ntext = \"b\"\n",
+                "greeting.toml:7",
+                "duplicate id",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"  \"\n",
+                "greeting.toml:5",
+                "text is empty",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"{buyer\"\n",
+                "greeting.toml:5",
+                "never closed",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"a\"\npriority = 12\n",
+                "greeting.toml:6",
+                "priority 12",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"a\"\norder_state = [\"sent\"]\n",
+                "greeting.toml:6",
+                "order_state `sent`",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"a\"\nstage = \"售完\"\n",
+                "greeting.toml:6",
+                "stage `售完`",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"a\"\ncolour = 1\n",
+                "greeting.toml:6",
+                "unknown field `colour`",
+            ),
+            (
+                "[[phrase]]\nid = \"g1\"\ntext = \"a\"\ncode = \"x\"\n[[phrase]]\nid = \"g2\"\ntext = \"b\"\ncode = \"X\"\n",
+                "greeting.toml:10",
+                "already used",
+            ),
+            ("label = \n", "greeting.toml:1", ""),
+        ];
+        for (body, loc, msg) in cases {
+            let src = if body.starts_with("label") {
+                body.to_string()
+            } else {
+                intent_file(body)
+            };
+            let (_d, result) = shop_with(&src);
+            let err = result.expect_err(body).to_string();
+            assert!(err.contains(loc) && err.contains(msg), "{body:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn missing_required_intent_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = dir.path().join("s1");
+        std::fs::create_dir_all(shop.join("intents")).unwrap();
+        std::fs::write(shop.join("shop.toml"), SHOP).unwrap();
+        std::fs::write(shop.join("intents/greeting.toml"), intent_file("")).unwrap();
+        let err = load_shop(&shop).unwrap_err().to_string();
+        assert!(err.contains("required intent"), "{err}");
+    }
+
+    #[test]
+    fn shipped_demo_shop_loads() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("phrasebook");
+        let shops = load_root(&root).unwrap();
+        let demo = shops.iter().find(|s| s.id == "demo").expect("demo shop");
+        assert!(demo.phrases().count() >= 200);
+        for i in &demo.intents {
+            assert!(
+                i.examples.len() >= 40,
+                "{} has {} examples",
+                i.id,
+                i.examples.len()
+            );
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Ranking: from candidate phrases with their signals to the few suggestions shown.
+//!
+//! The score adds the probability of the phrase's intent, lexical relevance (BM25,
+//! saturated) and a small priority term; a phrase already sent in this conversation is
+//! demoted, and one whose required variables are missing ranks below a complete one.
+//! Selection is diverse: the best phrase of each detected intent first (in order of
+//! confidence), then the rest by score, skipping near-duplicates of what is already chosen.
+//! Pure; ties break by phrase id, so the same input always gives the same order.
+
+use std::collections::HashSet;
+
+/// Signals of one candidate phrase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate<'a> {
+    pub phrase_id: &'a str,
+    pub intent: &'a str,
+    /// Normalized phrase text, for near-duplicate detection.
+    pub text: &'a str,
+    /// Probability of the phrase's intent for this message (0 if not detected).
+    pub intent_p: f32,
+    /// BM25 score of the phrase for the message (0 if it did not match).
+    pub bm25: f32,
+    /// 1..=9.
+    pub priority: u8,
+    pub already_sent: bool,
+    /// Whether every variable without fallback has a value.
+    pub complete: bool,
+}
+
+/// A chosen candidate with its final score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked<'a> {
+    pub candidate: Candidate<'a>,
+    pub score: f32,
+}
+
+const BM25_WEIGHT: f32 = 0.35;
+/// BM25 at which lexical relevance reaches half its weight.
+const BM25_HALF: f32 = 6.0;
+const PRIORITY_WEIGHT: f32 = 0.03;
+const SENT_FACTOR: f32 = 0.3;
+const INCOMPLETE_PENALTY: f32 = 0.15;
+/// An intent needs this much probability to claim a diverse slot.
+const DIVERSE_FLOOR: f32 = 0.15;
+/// Character-bigram Jaccard similarity above which two replies count as the same.
+const NEAR_DUPLICATE: f32 = 0.7;
+
+/// Final score of a candidate.
+pub fn score(c: &Candidate<'_>) -> f32 {
+    let lexical = c.bm25.max(0.0) / (c.bm25.max(0.0) + BM25_HALF);
+    let mut s =
+        c.intent_p + BM25_WEIGHT * lexical + PRIORITY_WEIGHT * (f32::from(c.priority) - 5.0);
+    if !c.complete {
+        s -= INCOMPLETE_PENALTY;
+    }
+    if c.already_sent {
+        s *= SENT_FACTOR;
+    }
+    s
+}
+
+/// Picks at most `limit` suggestions. `intents` are the detected intents with their
+/// confidence, primary first.
+pub fn rank<'a>(
+    candidates: Vec<Candidate<'a>>,
+    intents: &[(&str, f32)],
+    limit: usize,
+) -> Vec<Ranked<'a>> {
+    let mut scored: Vec<Ranked<'a>> = candidates
+        .into_iter()
+        .map(|c| Ranked {
+            score: score(&c),
+            candidate: c,
+        })
+        .filter(|r| r.score > 0.0)
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.candidate.phrase_id.cmp(b.candidate.phrase_id))
+    });
+    let mut seen_ids: HashSet<&str> = HashSet::new();
+    let mut chosen: Vec<Ranked<'a>> = Vec::with_capacity(limit);
+    let mut chosen_grams: Vec<HashSet<(char, char)>> = Vec::with_capacity(limit);
+    let mut take = |r: &Ranked<'a>, chosen: &mut Vec<Ranked<'a>>| {
+        if chosen.len() >= limit || seen_ids.contains(r.candidate.phrase_id) {
+            return false;
+        }
+        let grams = bigrams(r.candidate.text);
+        if chosen_grams
+            .iter()
+            .any(|g| jaccard(g, &grams) >= NEAR_DUPLICATE)
+        {
+            return false;
+        }
+        seen_ids.insert(r.candidate.phrase_id);
+        chosen_grams.push(grams);
+        chosen.push(r.clone());
+        true
+    };
+    for (intent, p) in intents {
+        if *p < DIVERSE_FLOOR {
+            continue;
+        }
+        for r in scored.iter().filter(|r| r.candidate.intent == *intent) {
+            if take(r, &mut chosen) {
+                break;
+            }
+        }
+    }
+    for r in &scored {
+        take(r, &mut chosen);
+    }
+    chosen
+}
+
+fn bigrams(s: &str) -> HashSet<(char, char)> {
+    let chars: Vec<char> = s.chars().filter(|c| c.is_alphanumeric()).collect();
+    chars.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+fn jaccard(a: &HashSet<(char, char)>, b: &HashSet<(char, char)>) -> f32 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let inter = a.intersection(b).count() as f32;
+    inter / ((a.len() + b.len()) as f32 - inter).max(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c<'a>(id: &'a str, intent: &'a str, text: &'a str, p: f32, bm25: f32) -> Candidate<'a> {
+        Candidate {
+            phrase_id: id,
+            intent,
+            text,
+            intent_p: p,
+            bm25,
+            priority: 5,
+            already_sent: false,
+            complete: true,
+        }
+    }
+
+    fn ids(r: &[Ranked<'_>]) -> Vec<String> {
+        r.iter()
+            .map(|r| r.candidate.phrase_id.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rank_table() {
+        struct Case<'a> {
+            name: &'a str,
+            cands: Vec<Candidate<'a>>,
+            intents: Vec<(&'a str, f32)>,
+            limit: usize,
+            want: &'a [&'a str],
+        }
+        let mut sent = c("l1", "logistics", "马上为您查询物流", 0.9, 0.0);
+        sent.already_sent = true;
+        let mut incomplete = c("l2", "logistics", "单号是{tracking_no}请查收", 0.9, 0.0);
+        incomplete.complete = false;
+        let mut high = c("l4", "logistics", "包裹正在派送途中", 0.9, 0.0);
+        high.priority = 9;
+        let cases = vec![
+            Case {
+                name: "higher intent probability wins",
+                cands: vec![
+                    c("a", "greeting", "您好在的", 0.2, 0.0),
+                    c("b", "logistics", "马上查询", 0.8, 0.0),
+                ],
+                intents: vec![("logistics", 0.8), ("greeting", 0.2)],
+                limit: 1,
+                want: &["b"],
+            },
+            Case {
+                name: "lexical match breaks an intent tie",
+                cands: vec![
+                    c("a", "logistics", "物流查询中", 0.8, 0.0),
+                    c("b", "logistics", "顺丰已发出", 0.8, 9.0),
+                ],
+                intents: vec![("logistics", 0.8)],
+                limit: 1,
+                want: &["b"],
+            },
+            Case {
+                name: "ties break by id",
+                cands: vec![
+                    c("b", "x", "一二三四", 0.5, 0.0),
+                    c("a", "x", "五六七八", 0.5, 0.0),
+                ],
+                intents: vec![("x", 0.5)],
+                limit: 2,
+                want: &["a", "b"],
+            },
+            Case {
+                name: "sent and incomplete phrases go last; priority lifts",
+                cands: vec![
+                    sent,
+                    incomplete,
+                    c("l3", "logistics", "亲别急这就帮您看看", 0.9, 0.0),
+                    high,
+                ],
+                intents: vec![("logistics", 0.9)],
+                limit: 4,
+                want: &["l4", "l3", "l2", "l1"],
+            },
+            Case {
+                name: "two intents both covered",
+                cands: vec![
+                    c("s1", "shipping", "今天下午发货", 0.55, 0.0),
+                    c("s2", "shipping", "四十八小时内发出", 0.55, 0.0),
+                    c("s3", "shipping", "仓库按付款顺序发", 0.55, 0.0),
+                    c("b1", "bargaining", "满99包邮哦", 0.4, 0.0),
+                ],
+                intents: vec![("shipping", 0.55), ("bargaining", 0.4)],
+                limit: 3,
+                want: &["s1", "b1", "s2"],
+            },
+            Case {
+                name: "near-duplicates merged",
+                cands: vec![
+                    c("d1", "closing", "感谢亲的支持,祝您生活愉快", 0.9, 0.0),
+                    c("d2", "closing", "感谢亲的支持,祝您生活愉快~", 0.9, 0.0),
+                    c("d3", "closing", "不客气,有问题随时找我", 0.9, 0.0),
+                ],
+                intents: vec![("closing", 0.9)],
+                limit: 3,
+                want: &["d1", "d3"],
+            },
+            Case {
+                name: "nothing relevant, nothing shown",
+                cands: vec![c("z", "x", "无关", 0.0, 0.0)],
+                intents: vec![],
+                limit: 3,
+                want: &[],
+            },
+        ];
+        for case in cases {
+            let got = rank(case.cands, &case.intents, case.limit);
+            assert_eq!(ids(&got), case.want, "{}", case.name);
+        }
+    }
+}

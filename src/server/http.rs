@@ -1,0 +1,133 @@
+//! REST routes and the router. Errors are JSON `{"error": {"code", "message"}}` with a
+//! status that says whose fault it was.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{self, Grant};
+use super::protocol::suggestions_body;
+use super::{AppState, Failure, ws};
+use crate::index::Opened;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/ws", get(ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/v1/shops/{shop}/messages", post(post_message))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(ws::MAX_FRAME))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn failure(f: Failure) -> Response {
+    let status = match f.code {
+        "unknown_shop" => StatusCode::NOT_FOUND,
+        "invalid" => StatusCode::UNPROCESSABLE_ENTITY,
+        "overloaded" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, f.code, &f.message)
+}
+
+/// The grant of the request's bearer token, if it may act on `shop`.
+fn authorize(state: &AppState, headers: &HeaderMap, shop: &str) -> Result<Grant, Box<Response>> {
+    let token = auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let Some(grant) = token.and_then(|t| state.access.check(t)) else {
+        return Err(Box::new(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        )));
+    };
+    if grant.shop != shop {
+        return Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token is for another shop",
+        )));
+    }
+    Ok(grant.clone())
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let shops: Vec<_> = state
+        .engine
+        .shops()
+        .into_iter()
+        .map(|s| {
+            let index = match s.index {
+                Opened::Reused => "reused",
+                Opened::BuiltMissing => "built",
+                Opened::RebuiltStale => "rebuilt_stale",
+                Opened::RebuiltDamaged(_) => "rebuilt_damaged",
+            };
+            json!({"id": s.id, "name": s.name, "phrases": s.phrases, "intents": s.intents, "index": index})
+        })
+        .collect();
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "shops": shops}))
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostMessage {
+    conversation: String,
+    text: String,
+    #[serde(default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    buyer: Option<String>,
+}
+
+/// A platform bridge posts a buyer message; suggestions go to the conversation's
+/// subscribers and back in the answer.
+async fn post_message(
+    State(state): State<Arc<AppState>>,
+    Path(shop): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<PostMessage>, JsonRejection>,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers, &shop) {
+        return *r;
+    }
+    let Json(m) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &e.body_text()),
+    };
+    match state
+        .customer_message(&shop, &m.conversation, &m.text, m.message_id, m.buyer)
+        .await
+    {
+        Ok((pushed, s)) => Json(json!({
+            "conversation": m.conversation,
+            "message_id": pushed.message_id,
+            "delivered": pushed.delivered,
+            "abstained": s.abstained,
+            "engine_us": s.elapsed.as_micros() as u64,
+            "result": suggestions_body(&m.text, &s),
+        }))
+        .into_response(),
+        Err(f) => failure(f),
+    }
+}

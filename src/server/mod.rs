@@ -1,0 +1,244 @@
+//! The service: one port for the WebSocket protocol, the REST API and health checks.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`protocol`] | JSON wire types of `huashu.v1`; the only serde wire types |
+//! | [`auth`] | bearer tokens → shop + role |
+//! | [`hub`] | fan-out of pushes to subscribers, bounded per connection |
+//! | `ws` | one WebSocket session: read, dispatch, push, heartbeat |
+//! | `http` | REST routes |
+//!
+//! Invariants: engine work (tokenize, classify, search) runs on the blocking pool behind a
+//! bounded semaphore, never on the async workers that drive connections; every wait on a
+//! peer has a timeout; every queue is bounded; tokens are never logged.
+
+pub mod auth;
+mod http;
+pub mod hub;
+pub mod protocol;
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::engine::{Engine, Options, Suggestions};
+use crate::{Error, Result};
+use auth::{Access, Role};
+use protocol::{ServerMsg, now_us, suggestions_body};
+
+/// Engine calls in flight at once; beyond this a request is answered `overloaded`.
+const ENGINE_PERMITS: usize = 256;
+/// Longest an engine call may take before the request is answered with an error.
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to run the service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub phrasebook: PathBuf,
+    pub index: PathBuf,
+    /// Access file; without one the demo shop gets development tokens.
+    pub access: Option<PathBuf>,
+    /// Fixed development tokens (otherwise random).
+    pub demo_agent_token: Option<String>,
+    pub demo_owner_token: Option<String>,
+}
+
+/// Shared state of a running service.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub access: Access,
+    pub hub: hub::Hub,
+    work: Arc<Semaphore>,
+    next_conn: AtomicU64,
+    next_message: AtomicU64,
+}
+
+/// A started service.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// Development tokens when no access file was given: (agent, owner).
+    pub demo_tokens: Option<(String, String)>,
+    pub state: Arc<AppState>,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Loads the engine, binds, and serves in a background task.
+pub async fn start(config: Config) -> Result<Running> {
+    let options = Options::new(&config.phrasebook, &config.index);
+    let engine = tokio::task::spawn_blocking(move || Engine::load(&options))
+        .await
+        .map_err(|e| Error::Invalid {
+            field: "startup",
+            message: format!("loading the engine failed: {e}"),
+        })??;
+    let (access, demo_tokens) = match &config.access {
+        Some(path) => (Access::load(path)?, None),
+        None => {
+            let shop = "demo";
+            if !engine.has_shop(shop) {
+                return Err(Error::Invalid {
+                    field: "access",
+                    message:
+                        "no access file given and no `demo` shop to issue development tokens for"
+                            .into(),
+                });
+            }
+            let agent = match &config.demo_agent_token {
+                Some(t) if !t.is_empty() => t.clone(),
+                _ => auth::new_token()?,
+            };
+            let owner = match &config.demo_owner_token {
+                Some(t) if !t.is_empty() => t.clone(),
+                _ => auth::new_token()?,
+            };
+            let mut access = Access::default();
+            access.insert(&agent, shop, Role::Agent);
+            access.insert(&owner, shop, Role::Owner);
+            (access, Some((agent, owner)))
+        }
+    };
+    let state = Arc::new(AppState {
+        engine: Arc::new(engine),
+        access,
+        hub: hub::Hub::default(),
+        work: Arc::new(Semaphore::new(ENGINE_PERMITS)),
+        next_conn: AtomicU64::new(1),
+        next_message: AtomicU64::new(1),
+    });
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::io(format!("binding {}", config.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))?;
+    let app = http::router(state.clone());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(%addr, "huashu listening");
+    Ok(Running {
+        addr,
+        demo_tokens,
+        state,
+        task,
+    })
+}
+
+/// A request that failed, as the client sees it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::UnknownShop(_) => "unknown_shop",
+            Error::Invalid { .. } => "invalid",
+            _ => "internal",
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A buyer message, processed: the push frame (serialized once) and how many subscribers
+/// got it.
+pub struct Pushed {
+    pub frame: Utf8Bytes,
+    pub delivered: usize,
+    pub message_id: String,
+}
+
+impl AppState {
+    fn conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs the engine off the async workers, bounded and with a timeout.
+    async fn run_engine<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T> + Send + 'static,
+    ) -> Result<T, Failure> {
+        let permit = self.work.clone().try_acquire_owned().map_err(|_| Failure {
+            code: "overloaded",
+            message: "too many requests in flight; retry shortly".into(),
+        })?;
+        let engine = self.engine.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&engine)
+        });
+        match tokio::time::timeout(ENGINE_TIMEOUT, job).await {
+            Ok(Ok(r)) => r.map_err(Failure::from),
+            Ok(Err(e)) => Err(Failure {
+                code: "internal",
+                message: format!("engine task failed: {e}"),
+            }),
+            Err(_) => Err(Failure {
+                code: "internal",
+                message: "engine took too long".into(),
+            }),
+        }
+    }
+
+    /// Suggests replies for a buyer message and pushes them to the conversation's
+    /// subscribers.
+    pub async fn customer_message(
+        &self,
+        shop: &str,
+        conversation: &str,
+        text: &str,
+        message_id: Option<String>,
+        buyer: Option<String>,
+    ) -> Result<(Pushed, Suggestions), Failure> {
+        if !protocol::valid_conversation(conversation) {
+            return Err(Failure {
+                code: "invalid",
+                message: "conversation must be 1-128 characters without control characters".into(),
+            });
+        }
+        let message_id = message_id
+            .filter(|m| !m.is_empty() && m.len() <= 128)
+            .unwrap_or_else(|| format!("m{}", self.next_message.fetch_add(1, Ordering::Relaxed)));
+        let (s, c, t) = (shop.to_string(), conversation.to_string(), text.to_string());
+        let suggestions = self
+            .run_engine(move |engine| {
+                if let Some(nick) = buyer {
+                    let mut update = crate::conversation::ContextUpdate::default();
+                    update.vars.insert("buyer".into(), nick);
+                    engine.context(&s, &c, update)?;
+                }
+                engine.suggest(&s, Some(&c), &t)
+            })
+            .await?;
+        let frame: Utf8Bytes = ServerMsg::Suggestions {
+            conversation,
+            message_id: &message_id,
+            body: suggestions_body(text, &suggestions),
+            abstained: suggestions.abstained,
+            server_time_us: now_us(),
+            engine_us: suggestions.elapsed.as_micros() as u64,
+        }
+        .to_json()
+        .into();
+        let delivered = self.hub.publish(shop, conversation, &frame);
+        Ok((
+            Pushed {
+                frame,
+                delivered,
+                message_id,
+            },
+            suggestions,
+        ))
+    }
+}
