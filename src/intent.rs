@@ -72,7 +72,7 @@ pub struct Classifier {
 
 const EPOCHS: usize = 30;
 const LEARNING_RATE: f32 = 0.5;
-const L2: f32 = 1e-5;
+const L2: f32 = 1e-4;
 /// Intents that are politeness around the real content when a message has more.
 const FILLER: [(&str, f32); 3] = [("greeting", 1.0), ("closing", 0.7), (UNKNOWN_INTENT, 1.0)];
 /// Intents below this combined share are not listed.

@@ -107,15 +107,11 @@ fn serve(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let running = server::start(server::Config {
-            listen,
-            phrasebook: data.phrasebook,
-            index: data.index,
-            access,
-            demo_agent_token: std::env::var("HUASHU_DEMO_AGENT_TOKEN").ok(),
-            demo_owner_token: std::env::var("HUASHU_DEMO_OWNER_TOKEN").ok(),
-        })
-        .await?;
+        let mut config = server::Config::new(listen, data.phrasebook, data.index);
+        config.access = access;
+        config.demo_agent_token = std::env::var("HUASHU_DEMO_AGENT_TOKEN").ok();
+        config.demo_owner_token = std::env::var("HUASHU_DEMO_OWNER_TOKEN").ok();
+        let running = server::start(config).await?;
         if let Some((agent, owner)) = &running.demo_tokens {
             // Printed once for the developer at the terminal; never logged.
             println!("huashu serving the demo shop on http://{}", running.addr);

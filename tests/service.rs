@@ -317,3 +317,79 @@ async fn restart_reuses_the_index_and_a_deleted_index_is_rebuilt() {
         "rebuilt_stale"
     );
 }
+
+#[tokio::test]
+async fn a_slow_subscriber_is_dropped_and_never_delays_the_others() {
+    let dirs = Dirs::new();
+    let mut cfg = config(&dirs);
+    cfg.push_queue = 4;
+    let srv = start_with(cfg).await;
+    let mut fast = agent(srv.addr).await;
+    subscribe(&mut fast, "busy").await;
+
+    // The slow agent: a tiny receive buffer, and it stops reading after subscribing.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("rcvbuf");
+    let stream = within("connect", socket.connect(srv.addr))
+        .await
+        .expect("connect");
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/v1/ws", srv.addr),
+    )
+    .expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("huashu.v1, bearer.{AGENT}")
+            .parse()
+            .expect("header"),
+    );
+    let (mut slow, _) = within(
+        "slow handshake",
+        tokio_tungstenite::client_async(req, stream),
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(recv(&mut slow).await["type"], "welcome");
+    subscribe(&mut slow, "busy").await;
+
+    let mut dropped_at = None;
+    for i in 0..3000 {
+        let (status, body) = http(
+            srv.addr,
+            "POST",
+            "/v1/shops/demo/messages",
+            Some(AGENT),
+            Some(json!({"conversation": "busy", "message_id": format!("n{i}"), "text": format!("第{i}次问了,快递到底到哪了")})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        // The fast agent gets every push, in order, while the slow one backs up.
+        let s = recv_type(&mut fast, "suggestions").await;
+        assert_eq!(s["message_id"], format!("n{i}"));
+        if body["delivered"] == 1 {
+            dropped_at = Some(i);
+            break;
+        }
+        assert_eq!(body["delivered"], 2);
+    }
+    let dropped_at = dropped_at.expect("the slow subscriber was never dropped");
+    assert!(
+        dropped_at >= 4,
+        "dropped before its queue could fill: {dropped_at}"
+    );
+    // The others go on as before.
+    let (_, body) = http(
+        srv.addr,
+        "POST",
+        "/v1/shops/demo/messages",
+        Some(AGENT),
+        Some(json!({"conversation": "busy", "message_id": "after", "text": "在吗"})),
+    )
+    .await;
+    assert_eq!(body["delivered"], 1);
+    assert_eq!(
+        recv_type(&mut fast, "suggestions").await["message_id"],
+        "after"
+    );
+    drop(slow);
+}

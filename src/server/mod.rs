@@ -49,6 +49,27 @@ pub struct Config {
     /// Fixed development tokens (otherwise random).
     pub demo_agent_token: Option<String>,
     pub demo_owner_token: Option<String>,
+    /// Pushes queued per connection before it counts as too slow.
+    pub push_queue: usize,
+}
+
+impl Config {
+    /// Defaults for everything but where the data lives.
+    pub fn new(
+        listen: SocketAddr,
+        phrasebook: impl Into<PathBuf>,
+        index: impl Into<PathBuf>,
+    ) -> Self {
+        Config {
+            listen,
+            phrasebook: phrasebook.into(),
+            index: index.into(),
+            access: None,
+            demo_agent_token: None,
+            demo_owner_token: None,
+            push_queue: hub::QUEUE,
+        }
+    }
 }
 
 /// Shared state of a running service.
@@ -57,6 +78,7 @@ pub struct AppState {
     pub access: Access,
     pub hub: hub::Hub,
     work: Arc<Semaphore>,
+    push_queue: usize,
     next_conn: AtomicU64,
     next_message: AtomicU64,
 }
@@ -110,6 +132,7 @@ pub async fn start(config: Config) -> Result<Running> {
         access,
         hub: hub::Hub::default(),
         work: Arc::new(Semaphore::new(ENGINE_PERMITS)),
+        push_queue: config.push_queue.max(1),
         next_conn: AtomicU64::new(1),
         next_message: AtomicU64::new(1),
     });

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 use super::auth::{self, Grant};
-use super::hub::{Outlet, QUEUE};
+use super::hub::Outlet;
 use super::protocol::{self, ClientMsg, PROTOCOL, ServerMsg, now_us};
 use super::{AppState, Failure};
 use crate::conversation::ContextUpdate;
@@ -68,7 +68,7 @@ pub async fn upgrade(
 
 async fn session(state: Arc<AppState>, grant: Grant, socket: WebSocket) {
     let conn = state.conn_id();
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(state.push_queue);
     let kick = Arc::new(Notify::new());
     let outlet = Outlet {
         conn,

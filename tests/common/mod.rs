@@ -62,21 +62,32 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+pub fn config(dirs: &Dirs) -> Config {
+    let mut config = Config::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        dirs.phrasebook(),
+        dirs.index(),
+    );
+    config.demo_agent_token = Some(AGENT.into());
+    config.demo_owner_token = Some(OWNER.into());
+    config
+}
+
 pub async fn start(dirs: &Dirs) -> Running {
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        phrasebook: dirs.phrasebook(),
-        index: dirs.index(),
-        access: None,
-        demo_agent_token: Some(AGENT.into()),
-        demo_owner_token: Some(OWNER.into()),
-    };
+    start_with(config(dirs)).await
+}
+
+pub async fn start_with(config: Config) -> Running {
     within("server start", server::start(config))
         .await
         .expect("server starts")
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Any byte stream a WebSocket can run over.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Stream for T {}
 
 /// Connects with the token offered as a subprotocol beside `huashu.v1`.
 pub async fn connect(addr: SocketAddr, token: &str) -> Result<Ws, tungstenite::Error> {
@@ -106,20 +117,20 @@ pub async fn agent(addr: SocketAddr) -> Ws {
     ws
 }
 
-pub async fn send(ws: &mut Ws, v: Value) {
+pub async fn send<S: Stream>(ws: &mut WebSocketStream<S>, v: Value) {
     within("ws send", ws.send(Message::text(v.to_string())))
         .await
         .expect("send");
 }
 
-pub async fn send_raw(ws: &mut Ws, s: &str) {
+pub async fn send_raw<S: Stream>(ws: &mut WebSocketStream<S>, s: &str) {
     within("ws send", ws.send(Message::text(s.to_string())))
         .await
         .expect("send");
 }
 
 /// The next JSON text frame (pings are skipped).
-pub async fn recv(ws: &mut Ws) -> Value {
+pub async fn recv<S: Stream>(ws: &mut WebSocketStream<S>) -> Value {
     loop {
         let msg = within("ws frame", ws.next())
             .await
@@ -134,7 +145,7 @@ pub async fn recv(ws: &mut Ws) -> Value {
 }
 
 /// The next frame of the given type (other frames are returned in order in `skipped`).
-pub async fn recv_type(ws: &mut Ws, ty: &str) -> Value {
+pub async fn recv_type<S: Stream>(ws: &mut WebSocketStream<S>, ty: &str) -> Value {
     loop {
         let v = recv(ws).await;
         if v["type"] == ty {
@@ -147,7 +158,7 @@ pub async fn recv_type(ws: &mut Ws, ty: &str) -> Value {
     }
 }
 
-pub async fn subscribe(ws: &mut Ws, conversation: &str) {
+pub async fn subscribe<S: Stream>(ws: &mut WebSocketStream<S>, conversation: &str) {
     send(
         ws,
         json!({"type": "subscribe", "conversation": conversation}),
