@@ -10,11 +10,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::compliance::Report;
 use crate::conversation::{self, ContextUpdate, View};
 use crate::index::{Opened, ShopIndex, phrase_key};
 use crate::intent::{Classifier, Scored, Thresholds};
@@ -32,6 +33,8 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 const PER_INTENT: usize = 16;
 /// Lexical hits considered.
 const BM25_HITS: usize = 24;
+/// Ranked candidates beyond the limit, to replace suggestions the compliance gate blocks.
+const SPARE: usize = 4;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -76,16 +79,22 @@ pub struct Suggestions {
     pub intents: Vec<Scored>,
     pub abstained: bool,
     pub items: Vec<Suggestion>,
+    /// Suggestions the compliance gate removed after rendering.
+    pub blocked: usize,
     /// Time spent in the engine.
     pub elapsed: Duration,
 }
 
-/// A shop ready to serve.
+/// A shop ready to serve. Immutable once built: an edit builds a new one and swaps it in, so
+/// a suggestion in flight keeps a consistent view.
 struct Loaded {
     shop: Shop,
-    classifier: Classifier,
-    index: ShopIndex,
+    classifier: Arc<Classifier>,
+    /// Shared by successive `Loaded`s of the shop; updated in place by edits.
+    index: Arc<ShopIndex>,
     index_status: Opened,
+    /// Highest phrase revision in the shop's files: the shop's version.
+    version: u64,
     /// Enabled phrases by key.
     by_key: HashMap<u64, usize>,
     /// Flattened phrases of the shop.
@@ -109,7 +118,9 @@ pub struct ShopStatus {
 /// The suggestion engine for every shop of a phrasebook root.
 pub struct Engine {
     text: Arc<Text>,
-    shops: BTreeMap<String, Loaded>,
+    text_fp: String,
+    options: Options,
+    shops: RwLock<BTreeMap<String, Arc<Loaded>>>,
     conversations: conversation::Store,
     suggestions: usize,
 }
@@ -117,9 +128,20 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("shops", &self.shops.keys().collect::<Vec<_>>())
+            .field("shops", &self.read_shops().keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// What [`Engine::reload_shop`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reloaded {
+    pub version: u64,
+    /// Whether the classifier was retrained (examples changed).
+    pub retrained: bool,
+    /// Phrases deleted from / added to the index.
+    pub removed: usize,
+    pub added: usize,
 }
 
 impl Engine {
@@ -145,11 +167,13 @@ impl Engine {
         let mut loaded = BTreeMap::new();
         for shop in shops {
             let l = Self::prepare(shop, &text, &text_fp, &options.index, options.thresholds)?;
-            loaded.insert(l.shop.id.clone(), l);
+            loaded.insert(l.shop.id.clone(), Arc::new(l));
         }
         Ok(Engine {
             text,
-            shops: loaded,
+            text_fp,
+            options: options.clone(),
+            shops: RwLock::new(loaded),
             conversations: conversation::Store::new(
                 options.conversations,
                 options.conversation_ttl,
@@ -170,19 +194,24 @@ impl Engine {
             .iter()
             .map(|i| (i.id.as_str(), i.examples.as_slice()))
             .collect();
-        let classifier = Classifier::train(text, &data, thresholds);
-        let fingerprint = {
-            let mut h = Sha256::new();
-            h.update(shop.fingerprint.as_bytes());
-            h.update(text_fp.as_bytes());
-            crate::phrasebook::hex_digest(h)
-        };
+        let classifier = Arc::new(Classifier::train(text, &data, thresholds));
+        let fingerprint = index_fingerprint(&shop, text_fp);
         let (index, index_status) = ShopIndex::open(
             &index_root.join(&shop.id),
             &shop,
             text.clone(),
             &fingerprint,
         )?;
+        Self::assemble(shop, classifier, Arc::new(index), index_status)
+    }
+
+    /// Builds the serving structures of a shop around its classifier and index.
+    fn assemble(
+        shop: Shop,
+        classifier: Arc<Classifier>,
+        index: Arc<ShopIndex>,
+        index_status: Opened,
+    ) -> Result<Loaded> {
         let phrases: Vec<Phrase> = shop.phrases().cloned().collect();
         let normalized = phrases.iter().map(|p| normalize(&p.text)).collect();
         let mut by_key = HashMap::new();
@@ -208,11 +237,13 @@ impl Engine {
             });
         }
         tracing::info!(shop = %shop.id, phrases = phrases.len(), intents = shop.intents.len(), index = ?index_status, "shop loaded");
+        let version = phrases.iter().map(|p| p.revision).max().unwrap_or(0);
         Ok(Loaded {
             shop,
             classifier,
             index,
             index_status,
+            version,
             by_key,
             phrases,
             normalized,
@@ -220,9 +251,96 @@ impl Engine {
         })
     }
 
+    fn read_shops(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Loaded>>> {
+        self.shops.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Re-reads one shop from disk and swaps it in: the classifier is retrained only when
+    /// examples changed, the index is updated in place for the phrases that changed. A shop
+    /// not loaded before is loaded as at startup. On any error the shop keeps serving what
+    /// it served before.
+    pub fn reload_shop(&self, id: &str) -> Result<Reloaded> {
+        let dir = self.options.phrasebook.join(id);
+        let lexicon = crate::phrasebook::default_lexicon(&self.options.phrasebook)?;
+        let shop = crate::phrasebook::load_shop(&dir, &lexicon)?;
+        let old = self.read_shops().get(id).cloned();
+        let (loaded, reloaded) = match old {
+            None => {
+                let n = shop.phrases().count();
+                let l = Self::prepare(
+                    shop,
+                    &self.text,
+                    &self.text_fp,
+                    &self.options.index,
+                    self.options.thresholds,
+                )?;
+                let version = l.version;
+                (
+                    l,
+                    Reloaded {
+                        version,
+                        retrained: true,
+                        removed: 0,
+                        added: n,
+                    },
+                )
+            }
+            Some(old) => {
+                let same_examples = old.shop.intents.len() == shop.intents.len()
+                    && old
+                        .shop
+                        .intents
+                        .iter()
+                        .zip(&shop.intents)
+                        .all(|(a, b)| a.id == b.id && a.examples == b.examples);
+                let classifier = if same_examples {
+                    old.classifier.clone()
+                } else {
+                    let data: Vec<(&str, &[String])> = shop
+                        .intents
+                        .iter()
+                        .map(|i| (i.id.as_str(), i.examples.as_slice()))
+                        .collect();
+                    Arc::new(Classifier::train(
+                        &self.text,
+                        &data,
+                        self.options.thresholds,
+                    ))
+                };
+                let fingerprint = index_fingerprint(&shop, &self.text_fp);
+                let (removed, added) = old.index.update(&old.phrases, &shop, &fingerprint)?;
+                let l = Self::assemble(shop, classifier, old.index.clone(), Opened::Reused)?;
+                let version = l.version.max(old.version);
+                (
+                    l,
+                    Reloaded {
+                        version,
+                        retrained: !same_examples,
+                        removed,
+                        added,
+                    },
+                )
+            }
+        };
+        let mut shops = self.shops.write().unwrap_or_else(|p| p.into_inner());
+        shops.insert(
+            id.to_string(),
+            Arc::new(Loaded {
+                version: reloaded.version,
+                ..loaded
+            }),
+        );
+        Ok(reloaded)
+    }
+
+    /// The shop's version: the highest revision among its phrases.
+    pub fn version(&self, shop: &str) -> Result<u64> {
+        Ok(self.loaded(shop)?.version)
+    }
+
     /// Loaded shops with their status.
     pub fn shops(&self) -> Vec<ShopStatus> {
-        self.shops
+        self.read_shops()
             .values()
             .map(|l| ShopStatus {
                 id: l.shop.id.clone(),
@@ -235,12 +353,13 @@ impl Engine {
     }
 
     pub fn has_shop(&self, shop: &str) -> bool {
-        self.shops.contains_key(shop)
+        self.read_shops().contains_key(shop)
     }
 
-    fn loaded(&self, shop: &str) -> Result<&Loaded> {
-        self.shops
+    fn loaded(&self, shop: &str) -> Result<Arc<Loaded>> {
+        self.read_shops()
             .get(shop)
+            .cloned()
             .ok_or_else(|| Error::UnknownShop(shop.to_string()))
     }
 
@@ -342,25 +461,40 @@ impl Engine {
                 .map(|s| (s.intent.as_str(), s.confidence))
                 .collect()
         };
-        let ranked = rank(candidates, &order, self.suggestions);
-        let items: Vec<Suggestion> = ranked
-            .into_iter()
-            .filter_map(|r| {
-                let p = l
-                    .by_key
-                    .get(&phrase_key(r.candidate.phrase_id))
-                    .map(|&i| &l.phrases[i])?;
-                let out = rendered.remove(p.id.as_str())?;
-                Some(Suggestion {
-                    phrase_id: p.id.clone(),
-                    intent: p.intent.clone(),
-                    text: out.text,
-                    score: r.score,
-                    missing: out.missing,
-                    code: p.code.clone(),
-                })
-            })
-            .collect();
+        // Rank a few spare candidates: a reply the compliance gate blocks is replaced by
+        // the next one rather than leaving a gap.
+        let ranked = rank(candidates, &order, self.suggestions + SPARE);
+        let mut blocked = 0;
+        let mut items: Vec<Suggestion> = Vec::with_capacity(self.suggestions);
+        for r in ranked {
+            if items.len() == self.suggestions {
+                break;
+            }
+            let Some(p) = l
+                .by_key
+                .get(&phrase_key(r.candidate.phrase_id))
+                .map(|&i| &l.phrases[i])
+            else {
+                continue;
+            };
+            let Some(out) = rendered.remove(p.id.as_str()) else {
+                continue;
+            };
+            // Checked after rendering: a variable's value must not smuggle a violation in.
+            if l.shop.lexicon.check(&out.text).blocked() {
+                blocked += 1;
+                tracing::warn!(shop, phrase = %p.id, "suggestion blocked by compliance after rendering");
+                continue;
+            }
+            items.push(Suggestion {
+                phrase_id: p.id.clone(),
+                intent: p.intent.clone(),
+                text: out.text,
+                score: r.score,
+                missing: out.missing,
+                code: p.code.clone(),
+            });
+        }
         if let Some(c) = conversation {
             let memo = items
                 .iter()
@@ -372,6 +506,7 @@ impl Engine {
             intents: detection.intents,
             abstained: detection.abstained,
             items,
+            blocked,
             elapsed: started.elapsed(),
         })
     }
@@ -399,6 +534,13 @@ impl Engine {
             .agent_sent(shop, conversation, text, phrase_id, Instant::now()))
     }
 
+    /// Checks a draft (or any text) against the shop's compliance lexicon.
+    pub fn check(&self, shop: &str, text: &str) -> Result<Report> {
+        let l = self.loaded(shop)?;
+        let text: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+        Ok(l.shop.lexicon.check(&text))
+    }
+
     /// The normalized text and tokens of a message, as the engine sees it (diagnostics).
     pub fn analyze(&self, message: &str) -> (String, Vec<String>) {
         let n = normalize(message);
@@ -410,6 +552,14 @@ impl Engine {
             .collect();
         (n, tokens)
     }
+}
+
+/// What a shop's index depends on: its files and the tokenizer.
+fn index_fingerprint(shop: &Shop, text_fp: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(shop.fingerprint.as_bytes());
+    h.update(text_fp.as_bytes());
+    crate::phrasebook::hex_digest(h)
 }
 
 fn text_fingerprint(dict: Option<&Path>, words: &[String]) -> Result<String> {

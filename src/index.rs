@@ -10,6 +10,7 @@
 //! `huashu`. Queries are `BooleanQuery`s of `TermQuery`s built from tokens; buyer text never
 //! reaches tantivy's query parser.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{Token as TvToken, TokenStream, Tokenizer};
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
-use crate::phrasebook::Shop;
+use crate::phrasebook::{Phrase, Shop};
 use crate::text::{Text, is_stopword, normalize};
 use crate::{Error, Result};
 
@@ -186,15 +187,7 @@ impl ShopIndex {
             .register(TOKENIZER, HuashuTokenizer { text: text.clone() });
         let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY)?;
         for p in shop.phrases().filter(|p| p.enabled) {
-            let mut doc = TantivyDocument::default();
-            doc.add_text(fields.id, &p.id);
-            doc.add_text(fields.intent, &p.intent);
-            doc.add_text(fields.text, &p.text);
-            for k in &p.keywords {
-                doc.add_text(fields.keywords, k);
-            }
-            doc.add_u64(fields.key, phrase_key(&p.id));
-            writer.add_document(doc)?;
+            writer.add_document(document(&fields, p))?;
         }
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&payload(fingerprint));
@@ -210,6 +203,48 @@ impl ShopIndex {
         }
         let index = Index::open_in_dir(dir)?;
         Self::wrap(index, fields, text)
+    }
+
+    /// Brings the index from `old` phrases to `shop`'s: deletes phrases that went away or
+    /// changed, adds the new and changed ones, and commits with `fingerprint`. Returns
+    /// (removed, added). Callers serialize updates of one shop (tantivy allows one writer).
+    pub fn update(&self, old: &[Phrase], shop: &Shop, fingerprint: &str) -> Result<(usize, usize)> {
+        let err = |e: tantivy::TantivyError| Error::Index {
+            shop: shop.id.clone(),
+            message: e.to_string(),
+        };
+        let same = |a: &Phrase, b: &Phrase| {
+            a.enabled == b.enabled
+                && a.intent == b.intent
+                && a.text == b.text
+                && a.keywords == b.keywords
+        };
+        let before: HashMap<&str, &Phrase> = old.iter().map(|p| (p.id.as_str(), p)).collect();
+        let after: HashMap<&str, &Phrase> = shop.phrases().map(|p| (p.id.as_str(), p)).collect();
+        let mut writer = self
+            .index
+            .writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY)
+            .map_err(err)?;
+        let (mut removed, mut added) = (0, 0);
+        for p in old {
+            if after.get(p.id.as_str()).is_none_or(|n| !same(p, n)) {
+                writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
+                removed += usize::from(p.enabled);
+            }
+        }
+        for p in shop.phrases() {
+            if before.get(p.id.as_str()).is_none_or(|o| !same(o, p)) && p.enabled {
+                writer
+                    .add_document(document(&self.fields, p))
+                    .map_err(err)?;
+                added += 1;
+            }
+        }
+        let mut commit = writer.prepare_commit().map_err(err)?;
+        commit.set_payload(&payload(fingerprint));
+        commit.commit().map_err(err)?;
+        self.reader.reload().map_err(err)?;
+        Ok((removed, added))
     }
 
     /// Number of indexed (enabled) phrases.
@@ -296,6 +331,18 @@ impl ShopIndex {
     pub fn payload(&self) -> Option<String> {
         self.index.load_metas().ok().and_then(|m| m.payload)
     }
+}
+
+fn document(fields: &Fields, p: &Phrase) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(fields.id, &p.id);
+    doc.add_text(fields.intent, &p.intent);
+    doc.add_text(fields.text, &p.text);
+    for k in &p.keywords {
+        doc.add_text(fields.keywords, k);
+    }
+    doc.add_u64(fields.key, phrase_key(&p.id));
+    doc
 }
 
 fn sibling(dir: &Path, suffix: &str) -> PathBuf {

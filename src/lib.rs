@@ -12,17 +12,21 @@
 //! | [`phrasebook`] | model types, TOML loading and validation with file:line errors |
 //! | [`intent`] | linear classifier trained at load time from example utterances; pure |
 //! | [`index`] | the only module that imports tantivy: schema, open-or-rebuild, search |
+//! | [`compliance`] | lexicon and matcher: violations with spans in the original text, rewrites; pure |
 //! | [`rank`] | signals → ordered, diverse suggestions; pure, stable tie-break by phrase id |
 //! | [`render`] | fills `{variables}` and reports what stays unfilled; pure |
 //! | [`conversation`] | bounded per-conversation memory: variables, order state, sent phrases |
 //! | [`engine`] | the core entry point `suggest(shop, conversation, message)`; no sockets |
+//! | [`eval`] | intent accuracy, macro-F1, abstention and top-3 on labeled TSV |
 //! | [`server`] | HTTP + WebSocket: routes, sessions, wire types, auth, fan-out hub |
 //!
 //! Invariants: the core (text, intent, rank, render, engine) does no network I/O; only
 //! `server` knows JSON wire types; only `index` imports tantivy; nothing panics on input.
 
+pub mod compliance;
 pub mod conversation;
 pub mod engine;
+pub mod eval;
 pub mod index;
 pub mod intent;
 pub mod phrasebook;

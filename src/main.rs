@@ -54,6 +54,34 @@ enum Command {
         data: Data,
         text: Option<String>,
     },
+    /// Check drafts for compliance: TEXT, or one text per line on stdin.
+    Check {
+        #[arg(long, default_value = "demo")]
+        shop: String,
+        /// One JSON object per text instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: Data,
+        text: Option<String>,
+    },
+    /// Intent and suggestion quality on labeled TSV files (`id`, `text`, `intents`).
+    Eval {
+        #[arg(long, default_value = "demo")]
+        shop: String,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        data: Data,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Report every compliance finding in the phrasebook; exits 1 if any is `block`.
+    Lint {
+        #[command(flatten)]
+        data: Data,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +118,19 @@ fn main() -> ExitCode {
             data,
             text,
         } => suggest(&shop, json, &data, text),
+        Command::Check {
+            shop,
+            json,
+            data,
+            text,
+        } => check(&shop, json, &data, text),
+        Command::Lint { data } => lint(&data),
+        Command::Eval {
+            shop,
+            json,
+            data,
+            files,
+        } => eval(&shop, json, &data, &files),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,19 +168,164 @@ fn serve(
     })
 }
 
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Loads the engine, then runs `one` on TEXT, or on every non-empty line of stdin, with
+/// stdout locked once for the whole run.
+fn for_each_input(
+    shop: &str,
+    data: &Data,
+    text: Option<String>,
+    mut one: impl FnMut(&Engine, &mut std::io::StdoutLock<'_>, &str) -> CliResult,
+) -> CliResult {
+    let engine = load(shop, data)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match text {
+        Some(t) => one(&engine, &mut out, &t),
+        None => {
+            for line in std::io::stdin().lock().lines() {
+                let line = line?;
+                if !line.trim().is_empty() {
+                    one(&engine, &mut out, &line)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load(shop: &str, data: &Data) -> Result<Engine, Box<dyn std::error::Error>> {
+    let engine = Engine::load(&Options::new(&data.phrasebook, &data.index))?;
+    if !engine.has_shop(shop) {
+        return Err(format!("unknown shop `{shop}`").into());
+    }
+    Ok(engine)
+}
+
+fn check(
+    shop: &str,
+    json: bool,
+    data: &Data,
+    text: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for_each_input(shop, data, text, |engine, out, line| {
+        let report = engine.check(shop, line)?;
+        if json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&protocol::check_body(line, &report))?
+            )?;
+        } else if report.violations.is_empty() {
+            writeln!(out, "ok     {line}")?;
+        } else {
+            let verdict = if report.blocked() { "BLOCK" } else { "warn" };
+            writeln!(out, "{verdict:<6} {line}")?;
+            for v in &report.violations {
+                let fix = v
+                    .rewrite
+                    .as_deref()
+                    .map(|r| format!(" → `{r}`"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "         {}..{} `{}` {} {} ({}){fix}",
+                    v.start,
+                    v.end,
+                    v.matched,
+                    v.severity.as_str(),
+                    v.category,
+                    v.rule
+                )?;
+            }
+            if report.rewritten != line {
+                writeln!(out, "         rewritten: {}", report.rewritten)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn eval(
+    shop: &str,
+    json: bool,
+    data: &Data,
+    files: &[PathBuf],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let engine = load(shop, data)?;
+    let mut rows = Vec::new();
+    for f in files {
+        let src = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        rows.extend(huashu::eval::read_labeled(&src, &f.display().to_string())?);
+    }
+    let r = huashu::eval::evaluate(&engine, shop, &rows)?;
+    if json {
+        println!("{}", serde_json::to_string(&protocol::eval_body(&r))?);
+        return Ok(());
+    }
+    println!("rows {}", r.rows);
+    println!("primary accuracy   {:.3}", r.accuracy);
+    println!(
+        "macro-F1           {:.3}  (answerable intents present in the labels)",
+        r.macro_f1
+    );
+    println!("top-3 hit rate     {:.3}", r.top3);
+    println!("unknown abstained  {:.3}", r.unknown_abstained);
+    println!("wrongly abstained  {:.3}", r.wrongly_abstained);
+    println!(
+        "engine latency     p50 {:?}  p99 {:?}",
+        r.latency_p50, r.latency_p99
+    );
+    println!(
+        "\n{:<18} {:>7} {:>9} {:>9} {:>7} {:>7}",
+        "intent", "support", "predicted", "precision", "recall", "F1"
+    );
+    for s in &r.per_intent {
+        println!(
+            "{:<18} {:>7} {:>9} {:>9.2} {:>7.2} {:>7.2}",
+            s.intent, s.support, s.predicted, s.precision, s.recall, s.f1
+        );
+    }
+    println!("\ntop confusions (gold → predicted):");
+    for (g, p, n) in r.confusions.iter().take(12) {
+        println!("  {n:>4}  {g} → {p}");
+    }
+    Ok(())
+}
+
+fn lint(data: &Data) -> Result<(), Box<dyn std::error::Error>> {
+    let findings = huashu::phrasebook::lint_root(&data.phrasebook)?;
+    let blocks = findings
+        .iter()
+        .filter(|f| f.violation.severity == huashu::compliance::Severity::Block)
+        .count();
+    for f in &findings {
+        println!("{}: {}", f.location, f.describe());
+    }
+    println!(
+        "{}: {blocks} block, {} warn{}",
+        data.phrasebook.display(),
+        findings.len() - blocks,
+        if blocks == 0 {
+            " — no block violations"
+        } else {
+            ""
+        }
+    );
+    if blocks > 0 {
+        return Err(format!("{blocks} block violation(s)").into());
+    }
+    Ok(())
+}
+
 fn suggest(
     shop: &str,
     json: bool,
     data: &Data,
     text: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let engine = Engine::load(&Options::new(&data.phrasebook, &data.index))?;
-    if !engine.has_shop(shop) {
-        return Err(format!("unknown shop `{shop}`").into());
-    }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut one = |line: &str| -> Result<(), Box<dyn std::error::Error>> {
+    for_each_input(shop, data, text, |engine, out, line| {
         let s = engine.suggest(shop, None, line)?;
         if json {
             writeln!(
@@ -164,17 +350,5 @@ fn suggest(
             }
         }
         Ok(())
-    };
-    match text {
-        Some(t) => one(&t)?,
-        None => {
-            for line in std::io::stdin().lock().lines() {
-                let line = line?;
-                if !line.trim().is_empty() {
-                    one(&line)?;
-                }
-            }
-        }
-    }
-    Ok(())
+    })
 }

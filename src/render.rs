@@ -124,6 +124,22 @@ impl Template {
         })
     }
 
+    /// The fixed text: literal parts and fallbacks, each variable as a space. This is what
+    /// the owner wrote, and what compliance checks when a phrase is saved.
+    pub fn literal(&self) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Var {
+                    fallback: Some(f), ..
+                } => out.push_str(f),
+                Part::Var { fallback: None, .. } => out.push(' '),
+            }
+        }
+        out
+    }
+
     /// Renders with `lookup`; an empty value counts as no value.
     pub fn render<'v>(&self, lookup: impl Fn(&str) -> Option<&'v str>) -> Rendered {
         let mut text = String::new();
@@ -207,6 +223,12 @@ mod tests {
             let err = Template::parse(src).unwrap_err();
             assert_eq!(err.at, *at, "parse({src:?}) → {err}");
         }
+    }
+
+    #[test]
+    fn literal_keeps_text_and_fallbacks() {
+        let t = Template::parse("{buyer|亲}您好,单号{tracking_no}").unwrap();
+        assert_eq!(t.literal(), "亲您好,单号 ");
     }
 
     #[test]

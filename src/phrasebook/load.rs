@@ -13,8 +13,13 @@ use toml::Spanned;
 use super::{
     CONVERSATION_VARIABLES, Intent, OrderState, Phrase, REQUIRED_INTENTS, Shop, Stage, valid_id,
 };
+use crate::compliance::{Lexicon, Severity, Source, Violation};
 use crate::render::Template;
 use crate::{Error, Result};
+use std::sync::Arc;
+
+/// The compliance lexicon file: at the phrasebook root (default) and in a shop (override).
+pub const LEXICON_FILE: &str = "compliance.toml";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +69,7 @@ struct RawPhrase {
     valid_from: Option<toml::value::Datetime>,
     valid_until: Option<toml::value::Datetime>,
     enabled: Option<bool>,
+    revision: Option<u64>,
 }
 
 /// Longest phrase text accepted, in characters: a reply, not an essay.
@@ -71,6 +77,40 @@ const MAX_TEXT_CHARS: usize = 500;
 
 /// Loads every shop under `root` (each directory holding a `shop.toml`), sorted by id.
 pub fn load_root(root: &Path) -> Result<Vec<Shop>> {
+    let lexicon = default_lexicon(root)?;
+    shop_dirs(root)?
+        .iter()
+        .map(|d| load_shop(d, &lexicon))
+        .collect()
+}
+
+/// Every compliance finding (block and warn) in the phrases and policy values of every shop
+/// under `root`. Structural errors still fail; compliance findings are collected.
+pub fn lint_root(root: &Path) -> Result<Vec<Finding>> {
+    let lexicon = default_lexicon(root)?;
+    let mut all = Vec::new();
+    for dir in shop_dirs(root)? {
+        let (_, findings) = read_shop(&dir, &lexicon)?;
+        all.extend(findings);
+    }
+    Ok(all)
+}
+
+/// Reads `<root>/compliance.toml`, the default lexicon every shop starts from.
+pub fn default_lexicon(root: &Path) -> Result<Source> {
+    let path = root.join(LEXICON_FILE);
+    let src = read(&path)?;
+    Source::parse(&src, &path.display().to_string()).map_err(lexicon_error)
+}
+
+fn lexicon_error(e: crate::compliance::LexiconError) -> Error {
+    Error::Phrasebook {
+        location: e.label,
+        message: format!("compliance lexicon: {}", e.message),
+    }
+}
+
+fn shop_dirs(root: &Path) -> Result<Vec<PathBuf>> {
     let entries =
         std::fs::read_dir(root).map_err(|e| Error::io(format!("reading {}", root.display()), e))?;
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -82,11 +122,27 @@ pub fn load_root(root: &Path) -> Result<Vec<Shop>> {
         }
     }
     dirs.sort();
-    dirs.iter().map(|d| load_shop(d)).collect()
+    Ok(dirs)
 }
 
-/// Loads and validates one shop directory.
-pub fn load_shop(dir: &Path) -> Result<Shop> {
+/// Loads and validates one shop directory against the default lexicon (plus the shop's own
+/// `compliance.toml`). A phrase or policy value with a `block` violation is an error naming
+/// the file, line, phrase, what matched and the suggested rewrite.
+pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
+    let (shop, findings) = read_shop(dir, default_lexicon)?;
+    if let Some(f) = findings
+        .iter()
+        .find(|f| f.violation.severity == Severity::Block)
+    {
+        return Err(Error::Phrasebook {
+            location: f.location.clone(),
+            message: f.describe(),
+        });
+    }
+    Ok(shop)
+}
+
+fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>)> {
     let id = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -140,15 +196,88 @@ pub fn load_shop(dir: &Path) -> Result<Shop> {
             });
         }
     }
-    Ok(Shop {
+    let override_path = dir.join(LEXICON_FILE);
+    let override_src = if override_path.is_file() {
+        let src = read(&override_path)?;
+        Some(Source::parse(&src, &override_path.display().to_string()).map_err(lexicon_error)?)
+    } else {
+        None
+    };
+    let lexicon = Lexicon::build(default_lexicon.clone(), override_src).map_err(lexicon_error)?;
+    let mut findings = Vec::new();
+    for (key, value) in &policy {
+        for violation in lexicon.check(value).violations {
+            findings.push(Finding {
+                shop: id.clone(),
+                location: format!("{}", shop_path.display()),
+                phrase_id: None,
+                field: format!("policy.{key}"),
+                violation,
+            });
+        }
+    }
+    for p in intents.iter().flat_map(|i| &i.phrases) {
+        for violation in lexicon.check(&p.template.literal()).violations {
+            findings.push(Finding {
+                shop: id.clone(),
+                location: p.location.clone(),
+                phrase_id: Some(p.id.clone()),
+                field: "text".into(),
+                violation,
+            });
+        }
+    }
+    let shop = Shop {
         id,
         name: raw.name,
         policy,
         words: raw.dict.words,
         intents,
+        lexicon: Arc::new(lexicon),
         fingerprint: hex_digest(hasher),
         dir: dir.to_path_buf(),
-    })
+    };
+    Ok((shop, findings))
+}
+
+/// A compliance finding in a phrasebook file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub shop: String,
+    /// `file:line` of the phrase (or the shop file for policy values).
+    pub location: String,
+    pub phrase_id: Option<String>,
+    /// `text` or `policy.<key>`.
+    pub field: String,
+    pub violation: Violation,
+}
+
+impl Finding {
+    /// One line: what, where, why, and the fix.
+    pub fn describe(&self) -> String {
+        let v = &self.violation;
+        let subject = match &self.phrase_id {
+            Some(id) => format!("phrase `{id}`"),
+            None => format!("`{}`", self.field),
+        };
+        let fix = match &v.rewrite {
+            Some(r) if r.is_empty() => "; rewrite: delete it".to_string(),
+            Some(r) => format!("; rewrite: `{r}`"),
+            None => "; rewrite: reword without it".to_string(),
+        };
+        format!(
+            "{subject}: {} {} `{}` (rule {}{}){fix}",
+            v.severity.as_str(),
+            v.category,
+            v.matched,
+            v.rule,
+            if v.message.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", v.message)
+            },
+        )
+    }
 }
 
 fn load_intent(
@@ -312,6 +441,7 @@ fn load_intent(
             valid_from: p.valid_from.map(|d| d.to_string()),
             valid_until: p.valid_until.map(|d| d.to_string()),
             enabled: p.enabled.unwrap_or(true),
+            revision: p.revision.unwrap_or(0),
             location: line,
         });
     }
@@ -383,21 +513,100 @@ mod tests {
 
     const SHOP: &str = "name = \"测试店\"\n[policy]\nfree_shipping_threshold = 99\ncarriers = [\"中通\", \"顺丰\"]\n";
 
+    fn test_lexicon() -> Source {
+        Source::parse(
+            "[[rule]]\nid = \"guarantee\"\ncategory = \"absolute_promise\"\nseverity = \"block\"\npatterns = [\"保证\"]\nrewrite = \"尽量\"\n\n[[rule]]\nid = \"refuse\"\ncategory = \"blunt_refusal\"\nseverity = \"warn\"\npatterns = [\"不还价\"]\n",
+            "test-lexicon",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn compliance_blocks_at_load_and_warns_in_lint() {
+        let (_d, result) = shop_with(&intent_file(
+            "[[phrase]]\nid = \"g1\"\ntext = \"您好\"\n[[phrase]]\nid = \"g2\"\ntext = \"{buyer|亲}我们保 证明天发货\"\n",
+        ));
+        let err = result.unwrap_err().to_string();
+        for want in [
+            "greeting.toml:6",
+            "phrase `g2`",
+            "block",
+            "absolute_promise",
+            "`保 证`",
+            "rewrite: `尽量`",
+        ] {
+            assert!(err.contains(want), "{err} lacks {want}");
+        }
+        // A fallback is checked too: a variable value cannot be relied on to be clean.
+        let (_d, result) = shop_with(&intent_file(
+            "[[phrase]]\nid = \"g1\"\ntext = \"{buyer|保证}\"\n",
+        ));
+        assert!(result.is_err());
+        // Warnings load, and lint reports them.
+        let (dir, result) = shop_with(&intent_file(
+            "[[phrase]]\nid = \"g1\"\ntext = \"我们不还价哦\"\n",
+        ));
+        assert!(result.is_ok());
+        let (_, findings) = read_shop(&dir.path().join("s1"), &test_lexicon()).unwrap();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].violation.severity, Severity::Warn);
+        assert!(
+            findings[0]
+                .describe()
+                .contains("phrase `g1`: warn blunt_refusal `不还价`"),
+            "{}",
+            findings[0].describe()
+        );
+    }
+
+    #[test]
+    fn shop_override_lexicon_applies() {
+        let files: Vec<(&str, String)> = REQUIRED_INTENTS
+            .iter()
+            .map(|id| (*id, intent_file("")))
+            .collect();
+        let (_dir, shop) = write_shop(&files);
+        std::fs::write(
+            shop.join("intents/greeting.toml"),
+            intent_file("[[phrase]]\nid = \"g1\"\ntext = \"保证\"\n"),
+        )
+        .unwrap();
+        assert!(load_shop(&shop, &test_lexicon()).is_err());
+        std::fs::write(shop.join("compliance.toml"), "disable = [\"guarantee\"]\n").unwrap();
+        assert!(load_shop(&shop, &test_lexicon()).is_ok());
+        std::fs::write(shop.join("compliance.toml"), "bogus = 1\n").unwrap();
+        let err = load_shop(&shop, &test_lexicon()).unwrap_err().to_string();
+        assert!(
+            err.contains("compliance.toml:1") && err.contains("bogus"),
+            "{err}"
+        );
+    }
+
     fn intent_file(phrases: &str) -> String {
         format!("label = \"x\"\nexamples = [\"在吗\"]\n{phrases}")
     }
 
-    /// Writes a shop with the required intents, then `extra` as `greeting.toml`.
-    fn shop_with(greeting: &str) -> (tempfile::TempDir, Result<Shop>) {
+    /// Writes shop `s1` with the given intent files (file stem, contents).
+    fn write_shop(intents: &[(&str, String)]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let shop = dir.path().join("s1");
         std::fs::create_dir_all(shop.join("intents")).unwrap();
         std::fs::write(shop.join("shop.toml"), SHOP).unwrap();
-        for id in REQUIRED_INTENTS {
-            std::fs::write(shop.join(format!("intents/{id}.toml")), intent_file("")).unwrap();
+        for (id, src) in intents {
+            std::fs::write(shop.join(format!("intents/{id}.toml")), src).unwrap();
         }
-        std::fs::write(shop.join("intents/greeting.toml"), greeting).unwrap();
-        let result = load_shop(&shop);
+        (dir, shop)
+    }
+
+    /// A shop with the required intents, `greeting` as `greeting.toml`, loaded.
+    fn shop_with(greeting: &str) -> (tempfile::TempDir, Result<Shop>) {
+        let mut files: Vec<(&str, String)> = REQUIRED_INTENTS
+            .iter()
+            .map(|id| (*id, intent_file("")))
+            .collect();
+        files.push(("greeting", greeting.to_string()));
+        let (dir, shop) = write_shop(&files);
+        let result = load_shop(&shop, &test_lexicon());
         (dir, result)
     }
 
@@ -483,12 +692,8 @@ mod tests {
 
     #[test]
     fn missing_required_intent_is_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let shop = dir.path().join("s1");
-        std::fs::create_dir_all(shop.join("intents")).unwrap();
-        std::fs::write(shop.join("shop.toml"), SHOP).unwrap();
-        std::fs::write(shop.join("intents/greeting.toml"), intent_file("")).unwrap();
-        let err = load_shop(&shop).unwrap_err().to_string();
+        let (_dir, shop) = write_shop(&[("greeting", intent_file(""))]);
+        let err = load_shop(&shop, &test_lexicon()).unwrap_err().to_string();
         assert!(err.contains("required intent"), "{err}");
     }
 

@@ -5,9 +5,14 @@
 //! Invariant: a [`Shop`] value has passed validation — ids are safe path components and
 //! unique, every template variable is known, the required intents exist.
 
+pub mod edit;
 mod load;
+pub mod qianniu;
+pub mod store;
 
-pub use load::{hex_digest, load_root, load_shop};
+pub use load::{
+    Finding, LEXICON_FILE, default_lexicon, hex_digest, lint_root, load_root, load_shop,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -122,6 +127,8 @@ pub struct Shop {
     pub words: Vec<String>,
     /// Intents sorted by id.
     pub intents: Vec<Intent>,
+    /// The default compliance lexicon with the shop's overrides.
+    pub lexicon: std::sync::Arc<crate::compliance::Lexicon>,
     /// Hex SHA-256 over every file the shop was loaded from; the index records it.
     pub fingerprint: String,
     pub dir: PathBuf,
@@ -168,6 +175,8 @@ pub struct Phrase {
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
     pub enabled: bool,
+    /// Shop version of the write that last changed the phrase (0: never changed by the API).
+    pub revision: u64,
     /// `file:line` of the phrase, for messages that point the owner at it.
     pub location: String,
 }

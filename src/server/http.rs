@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{self, Grant};
-use super::protocol::suggestions_body;
+use super::protocol::{check_body, suggestions_body};
 use super::{AppState, Failure, ws};
 use crate::index::Opened;
 
@@ -23,6 +23,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/v1/shops/{shop}/messages", post(post_message))
+        .route("/v1/check", post(post_check))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(ws::MAX_FRAME))
         .with_state(state)
@@ -46,20 +47,26 @@ fn failure(f: Failure) -> Response {
     error(status, f.code, &f.message)
 }
 
-/// The grant of the request's bearer token, if it may act on `shop`.
-fn authorize(state: &AppState, headers: &HeaderMap, shop: &str) -> Result<Grant, Box<Response>> {
+/// The grant of the request's bearer token, whatever its shop.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Grant, Box<Response>> {
     let token = auth::bearer(
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
-    let Some(grant) = token.and_then(|t| state.access.check(t)) else {
-        return Err(Box::new(error(
+    match token.and_then(|t| state.access.check(t)) {
+        Some(grant) => Ok(grant.clone()),
+        None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or invalid bearer token",
-        )));
-    };
+        ))),
+    }
+}
+
+/// The grant of the request's bearer token, if it may act on `shop`.
+fn authorize(state: &AppState, headers: &HeaderMap, shop: &str) -> Result<Grant, Box<Response>> {
+    let grant = authenticate(state, headers)?;
     if grant.shop != shop {
         return Err(Box::new(error(
             StatusCode::FORBIDDEN,
@@ -67,7 +74,7 @@ fn authorize(state: &AppState, headers: &HeaderMap, shop: &str) -> Result<Grant,
             "this token is for another shop",
         )));
     }
-    Ok(grant.clone())
+    Ok(grant)
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -128,6 +135,33 @@ async fn post_message(
             "result": suggestions_body(&m.text, &s),
         }))
         .into_response(),
+        Err(f) => failure(f),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostCheck {
+    text: String,
+}
+
+/// Checks a draft against the compliance lexicon of the token's shop.
+async fn post_check(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<PostCheck>, JsonRejection>,
+) -> Response {
+    let grant = match authenticate(&state, &headers) {
+        Ok(g) => g,
+        Err(r) => return *r,
+    };
+    let Json(c) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &e.body_text()),
+    };
+    let text = c.text.clone();
+    match state.run_engine(move |e| e.check(&grant.shop, &text)).await {
+        Ok(report) => Json(check_body(&c.text, &report)).into_response(),
         Err(f) => failure(f),
     }
 }

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::compliance::Report;
 use crate::engine::Suggestions;
 
 pub const PROTOCOL: &str = "huashu.v1";
@@ -67,6 +68,12 @@ pub struct Context {
     pub amount: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub text: String,
+}
+
 /// A parsed client frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMsg {
@@ -75,6 +82,7 @@ pub enum ClientMsg {
     CustomerMessage(CustomerMessage),
     AgentMessage(AgentMessage),
     Context(Context),
+    Check(Check),
     Ping,
 }
 
@@ -163,6 +171,7 @@ pub fn parse_client(frame: &str) -> Result<(Option<Value>, ClientMsg), ProtocolE
         }
         "agent_message" => ClientMsg::AgentMessage(serde_json::from_value(body).map_err(fail)?),
         "context" => ClientMsg::Context(serde_json::from_value(body).map_err(fail)?),
+        "check" => ClientMsg::Check(serde_json::from_value(body).map_err(fail)?),
         "ping" => ClientMsg::Ping,
         other => {
             return Err(err(
@@ -231,6 +240,70 @@ pub fn suggestions_body<'a>(text: &'a str, s: &'a Suggestions) -> SuggestionsBod
     }
 }
 
+#[derive(Debug, Serialize)]
+pub struct ViolationOut<'a> {
+    pub rule: &'a str,
+    pub category: &'a str,
+    pub severity: &'static str,
+    /// Character offsets in the checked text.
+    pub start: usize,
+    pub end: usize,
+    pub matched: &'a str,
+    pub rewrite: Option<&'a str>,
+    pub message: &'a str,
+}
+
+/// The verdict on a text: shared by `check_result`, `POST /v1/check`, the `agent_message`
+/// ack and `huashu check --json`.
+#[derive(Debug, Serialize)]
+pub struct CheckBody<'a> {
+    pub text: &'a str,
+    pub blocked: bool,
+    pub violations: Vec<ViolationOut<'a>>,
+    pub rewritten: &'a str,
+}
+
+pub fn check_body<'a>(text: &'a str, r: &'a Report) -> CheckBody<'a> {
+    CheckBody {
+        text,
+        blocked: r.blocked(),
+        violations: r
+            .violations
+            .iter()
+            .map(|v| ViolationOut {
+                rule: &v.rule,
+                category: &v.category,
+                severity: v.severity.as_str(),
+                start: v.start,
+                end: v.end,
+                matched: &v.matched,
+                rewrite: v.rewrite.as_deref(),
+                message: &v.message,
+            })
+            .collect(),
+        rewritten: &r.rewritten,
+    }
+}
+
+/// `huashu eval --json`.
+pub fn eval_body(r: &crate::eval::Report) -> Value {
+    serde_json::json!({
+        "rows": r.rows,
+        "accuracy": r.accuracy,
+        "macro_f1": r.macro_f1,
+        "top3": r.top3,
+        "unknown_abstained": r.unknown_abstained,
+        "wrongly_abstained": r.wrongly_abstained,
+        "latency_p50_us": r.latency_p50.as_micros() as u64,
+        "latency_p99_us": r.latency_p99.as_micros() as u64,
+        "per_intent": r.per_intent.iter().map(|s| serde_json::json!({
+            "intent": s.intent, "support": s.support, "predicted": s.predicted,
+            "precision": s.precision, "recall": s.recall, "f1": s.f1,
+        })).collect::<Vec<_>>(),
+        "confusions": r.confusions.iter().map(|(g, p, n)| serde_json::json!({"gold": g, "predicted": p, "count": n})).collect::<Vec<_>>(),
+    })
+}
+
 fn round3(x: f32) -> f32 {
     (x * 1000.0).round() / 1000.0
 }
@@ -267,13 +340,22 @@ pub enum ServerMsg<'a> {
         id: Option<&'a Value>,
         conversation: &'a str,
     },
-    /// Answer to `agent_message` and `context`.
+    /// Answer to `agent_message` (with the phrase it was recognised as and the compliance
+    /// verdict on what the agent sent) and `context`.
     Ack {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a Value>,
         request: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         phrase_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        check: Option<CheckBody<'a>>,
+    },
+    CheckResult {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a Value>,
+        #[serde(flatten)]
+        body: CheckBody<'a>,
     },
     Error {
         code: &'a str,

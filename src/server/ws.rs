@@ -250,21 +250,40 @@ async fn handle(
             if !protocol::valid_conversation(&m.conversation) {
                 return invalid_conv("agent_message");
             }
-            let (s, c) = (shop.to_string(), m.conversation.clone());
+            let (s, c, text) = (shop.to_string(), m.conversation.clone(), m.text.clone());
             let r = state
-                .run_engine(move |e| e.agent_message(&s, &c, &m.text, m.phrase_id.as_deref()))
+                .run_engine(move |e| {
+                    let report = e.check(&s, &text)?;
+                    let phrase = e.agent_message(&s, &c, &text, m.phrase_id.as_deref())?;
+                    Ok((phrase, report))
+                })
                 .await;
             match r {
-                Ok(phrase) => vec![
+                Ok((phrase, report)) => vec![
                     ServerMsg::Ack {
                         id,
                         request: "agent_message",
                         phrase_id: phrase.as_deref(),
+                        check: Some(protocol::check_body(&m.text, &report)),
                     }
                     .to_json()
                     .into(),
                 ],
                 Err(f) => fail(f, "agent_message"),
+            }
+        }
+        ClientMsg::Check(c) => {
+            let (s, text) = (shop.to_string(), c.text.clone());
+            match state.run_engine(move |e| e.check(&s, &text)).await {
+                Ok(report) => vec![
+                    ServerMsg::CheckResult {
+                        id,
+                        body: protocol::check_body(&c.text, &report),
+                    }
+                    .to_json()
+                    .into(),
+                ],
+                Err(f) => fail(f, "check"),
             }
         }
         ClientMsg::Context(c) => {
@@ -312,6 +331,7 @@ async fn handle(
                         id,
                         request: "context",
                         phrase_id: None,
+                        check: None,
                     }
                     .to_json()
                     .into(),

@@ -1,0 +1,291 @@
+//! Intent and suggestion quality on labeled data: the numbers `huashu eval` reports.
+//!
+//! Input is TSV with a header and the columns `id`, `text`, `intents` (comma-separated,
+//! primary first), the format of the team's labeled sets. Metrics: primary-intent accuracy;
+//! macro-F1 over the answerable intents (all but `unknown`) that occur in the gold labels;
+//! per-intent precision/recall/F1; the most frequent confusions; abstention (share of
+//! `unknown` rows abstained on, share of answerable rows wrongly abstained on); top-3 hit
+//! rate (one of the first three suggestions belongs to one of the row's labels); engine
+//! latency percentiles. No I/O: the caller reads the files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::engine::Engine;
+use crate::phrasebook::UNKNOWN_INTENT;
+use crate::{Error, Result};
+
+/// One labeled message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labeled {
+    pub id: String,
+    pub text: String,
+    /// Primary first.
+    pub intents: Vec<String>,
+}
+
+/// Reads labeled TSV. `label` names the source in errors.
+pub fn read_labeled(src: &str, label: &str) -> Result<Vec<Labeled>> {
+    let mut lines = src.lines().enumerate();
+    let header = lines.next().map(|(_, h)| h).unwrap_or_default();
+    let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
+    let col = |name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| Error::Invalid {
+                field: "labeled file",
+                message: format!(
+                    "{label}:1: header lacks column `{name}` (found: {})",
+                    cols.join(", ")
+                ),
+            })
+    };
+    let (ci, ct, cl) = (col("id")?, col("text")?, col("intents")?);
+    let mut rows = Vec::new();
+    for (n, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let get = |i: usize| {
+            fields
+                .get(i)
+                .map(|s| s.trim())
+                .ok_or_else(|| Error::Invalid {
+                    field: "labeled file",
+                    message: format!(
+                        "{label}:{}: expected {} columns, found {}",
+                        n + 1,
+                        cols.len(),
+                        fields.len()
+                    ),
+                })
+        };
+        let intents: Vec<String> = get(cl)?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if intents.is_empty() {
+            return Err(Error::Invalid {
+                field: "labeled file",
+                message: format!("{label}:{}: no intent label", n + 1),
+            });
+        }
+        rows.push(Labeled {
+            id: get(ci)?.to_string(),
+            text: get(ct)?.to_string(),
+            intents,
+        });
+    }
+    Ok(rows)
+}
+
+/// Precision/recall/F1 of one intent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentScore {
+    pub intent: String,
+    /// Rows whose primary label is this intent.
+    pub support: usize,
+    /// Rows predicted as this intent.
+    pub predicted: usize,
+    pub correct: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// What `evaluate` measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub rows: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub per_intent: Vec<IntentScore>,
+    /// (gold, predicted, count), most frequent first.
+    pub confusions: Vec<(String, String, usize)>,
+    /// Share of `unknown` rows the engine abstained on.
+    pub unknown_abstained: f64,
+    /// Share of answerable rows the engine abstained on.
+    pub wrongly_abstained: f64,
+    pub top3: f64,
+    pub latency_p50: Duration,
+    pub latency_p99: Duration,
+}
+
+/// Runs every row through the engine (no conversation memory) and scores it.
+pub fn evaluate(engine: &Engine, shop: &str, rows: &[Labeled]) -> Result<Report> {
+    let mut predictions = Vec::with_capacity(rows.len());
+    let mut latencies = Vec::with_capacity(rows.len());
+    for row in rows {
+        let s = engine.suggest(shop, None, &row.text)?;
+        latencies.push(s.elapsed);
+        let primary = s
+            .intents
+            .first()
+            .map_or(UNKNOWN_INTENT.to_string(), |i| i.intent.clone());
+        let top3: Vec<String> = s.items.iter().take(3).map(|i| i.intent.clone()).collect();
+        predictions.push((primary, top3));
+    }
+    Ok(score(rows, &predictions, latencies))
+}
+
+/// Scores predictions `(primary intent, intents of the top suggestions)` against rows.
+pub fn score(
+    rows: &[Labeled],
+    predictions: &[(String, Vec<String>)],
+    mut latencies: Vec<Duration>,
+) -> Report {
+    let mut support: HashMap<&str, usize> = HashMap::new();
+    let mut predicted: HashMap<&str, usize> = HashMap::new();
+    let mut correct: HashMap<&str, usize> = HashMap::new();
+    let mut confusions: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let (mut ok, mut unknown_rows, mut unknown_ab, mut answerable, mut wrong_ab, mut top3) =
+        (0, 0, 0, 0, 0, 0);
+    for (row, (pred, items)) in rows.iter().zip(predictions) {
+        let gold = row.intents[0].as_str();
+        *support.entry(gold).or_default() += 1;
+        *predicted.entry(pred.as_str()).or_default() += 1;
+        if gold == pred {
+            ok += 1;
+            *correct.entry(gold).or_default() += 1;
+        } else {
+            *confusions
+                .entry((gold.to_string(), pred.clone()))
+                .or_default() += 1;
+        }
+        if gold == UNKNOWN_INTENT {
+            unknown_rows += 1;
+            unknown_ab += usize::from(pred == UNKNOWN_INTENT);
+        } else {
+            answerable += 1;
+            wrong_ab += usize::from(pred == UNKNOWN_INTENT);
+            top3 += usize::from(items.iter().any(|i| row.intents.contains(i)));
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let mut names: Vec<&str> = support.keys().chain(predicted.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    let per_intent: Vec<IntentScore> = names
+        .iter()
+        .map(|&n| {
+            let (s, p, c) = (
+                support.get(n).copied().unwrap_or(0),
+                predicted.get(n).copied().unwrap_or(0),
+                correct.get(n).copied().unwrap_or(0),
+            );
+            let (precision, recall) = (ratio(c, p), ratio(c, s));
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            IntentScore {
+                intent: n.to_string(),
+                support: s,
+                predicted: p,
+                correct: c,
+                precision,
+                recall,
+                f1,
+            }
+        })
+        .collect();
+    let answerable_scores: Vec<f64> = per_intent
+        .iter()
+        .filter(|s| s.intent != UNKNOWN_INTENT && s.support > 0)
+        .map(|s| s.f1)
+        .collect();
+    let macro_f1 = answerable_scores.iter().sum::<f64>() / answerable_scores.len().max(1) as f64;
+    let mut confusions: Vec<(String, String, usize)> = confusions
+        .into_iter()
+        .map(|((g, p), n)| (g, p, n))
+        .collect();
+    confusions.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+    latencies.sort_unstable();
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Report {
+        rows: rows.len(),
+        accuracy: ratio(ok, rows.len()),
+        macro_f1,
+        per_intent,
+        confusions,
+        unknown_abstained: ratio(unknown_ab, unknown_rows),
+        wrongly_abstained: ratio(wrong_ab, answerable),
+        top3: ratio(top3, answerable),
+        latency_p50: pct(0.5),
+        latency_p99: pct(0.99),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(text: &str, intents: &str) -> Labeled {
+        Labeled {
+            id: text.into(),
+            text: text.into(),
+            intents: intents.split(',').map(str::to_string).collect(),
+        }
+    }
+
+    fn p(primary: &str, top: &[&str]) -> (String, Vec<String>) {
+        (primary.into(), top.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn reads_tsv_and_names_bad_lines() {
+        let rows = read_labeled(
+            "id\ttext\tintents\na\t在吗\tgreeting\nb\t在吗 到哪了\tlogistics,greeting\n\n",
+            "x.tsv",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].intents, ["logistics", "greeting"]);
+        let e = read_labeled("id\ttext\n", "x.tsv").unwrap_err().to_string();
+        assert!(e.contains("x.tsv:1") && e.contains("intents"), "{e}");
+        let e = read_labeled("id\ttext\tintents\na\tb\n", "x.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.tsv:2"), "{e}");
+        let e = read_labeled("id\ttext\tintents\na\tb\t\n", "x.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no intent"), "{e}");
+    }
+
+    #[test]
+    fn scores_a_known_table() {
+        let rows = vec![
+            row("a", "greeting"),
+            row("b", "logistics,greeting"),
+            row("c", "logistics"),
+            row("d", "unknown"),
+            row("e", "unknown"),
+        ];
+        let preds = vec![
+            p("greeting", &["greeting"]),
+            p("logistics", &["logistics"]),
+            p("unknown", &["unknown"]),
+            p("unknown", &[]),
+            p("greeting", &["greeting"]),
+        ];
+        let r = score(&rows, &preds, vec![Duration::from_micros(10); 5]);
+        assert_eq!(r.rows, 5);
+        assert!((r.accuracy - 0.6).abs() < 1e-9);
+        assert!((r.unknown_abstained - 0.5).abs() < 1e-9);
+        assert!((r.wrongly_abstained - 1.0 / 3.0).abs() < 1e-9);
+        assert!((r.top3 - 2.0 / 3.0).abs() < 1e-9);
+        // greeting: p = 1/2, r = 1 → f1 2/3; logistics: p = 1, r = 1/2 → 2/3.
+        assert!((r.macro_f1 - 2.0 / 3.0).abs() < 1e-9, "{}", r.macro_f1);
+        assert_eq!(r.confusions[0].2, 1);
+        assert_eq!(r.latency_p50, Duration::from_micros(10));
+    }
+}
