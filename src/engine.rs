@@ -237,7 +237,7 @@ impl Engine {
             });
         }
         tracing::info!(shop = %shop.id, phrases = phrases.len(), intents = shop.intents.len(), index = ?index_status, "shop loaded");
-        let version = phrases.iter().map(|p| p.revision).max().unwrap_or(0);
+        let version = shop.version;
         Ok(Loaded {
             shop,
             classifier,
@@ -331,6 +331,11 @@ impl Engine {
             }),
         );
         Ok(reloaded)
+    }
+
+    /// A snapshot of the shop's phrasebook as it is being served.
+    pub fn shop(&self, shop: &str) -> Result<Shop> {
+        Ok(self.loaded(shop)?.shop.clone())
     }
 
     /// The shop's version: the highest revision among its phrases.

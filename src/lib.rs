@@ -16,6 +16,7 @@
 //! | [`rank`] | signals → ordered, diverse suggestions; pure, stable tie-break by phrase id |
 //! | [`render`] | fills `{variables}` and reports what stays unfilled; pure |
 //! | [`conversation`] | bounded per-conversation memory: variables, order state, sent phrases |
+//! | [`curation`] | edits: validate → atomic write → reload; revisions, conflicts; per-shop serialized |
 //! | [`engine`] | the core entry point `suggest(shop, conversation, message)`; no sockets |
 //! | [`eval`] | intent accuracy, macro-F1, abstention and top-3 on labeled TSV |
 //! | [`server`] | HTTP + WebSocket: routes, sessions, wire types, auth, fan-out hub |
@@ -25,6 +26,7 @@
 
 pub mod compliance;
 pub mod conversation;
+pub mod curation;
 pub mod engine;
 pub mod eval;
 pub mod index;

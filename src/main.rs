@@ -77,10 +77,32 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Manage access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Report every compliance finding in the phrasebook; exits 1 if any is `block`.
     Lint {
         #[command(flatten)]
         data: Data,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token: printed once, only its SHA-256 is stored in the access file.
+    Add {
+        #[arg(long)]
+        shop: String,
+        /// agent (reads, subscribes) or owner (also edits).
+        #[arg(long)]
+        role: String,
+        /// The access file (never inside the phrasebook).
+        #[arg(long, env = "HUASHU_ACCESS")]
+        access: PathBuf,
+        #[arg(long, env = "HUASHU_PHRASEBOOK", default_value = "phrasebook")]
+        phrasebook: PathBuf,
     },
 }
 
@@ -125,6 +147,17 @@ fn main() -> ExitCode {
             text,
         } => check(&shop, json, &data, text),
         Command::Lint { data } => lint(&data),
+        Command::Token {
+            command:
+                TokenCommand::Add {
+                    shop,
+                    role,
+                    access,
+                    phrasebook,
+                },
+        } => huashu::server::auth::add_token(&access, &phrasebook, &shop, &role)
+            .map(|token| println!("{token}"))
+            .map_err(Into::into),
         Command::Eval {
             shop,
             json,

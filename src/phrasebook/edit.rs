@@ -58,6 +58,11 @@ impl IntentDoc {
         IntentDoc { doc }
     }
 
+    /// Records the shop version of this write on the intent itself.
+    pub fn set_revision(&mut self, revision: u64) {
+        self.doc["revision"] = value(i64::try_from(revision).unwrap_or(i64::MAX));
+    }
+
     pub fn set_label(&mut self, label: &str) {
         self.doc["label"] = value(label);
     }

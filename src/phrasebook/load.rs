@@ -29,6 +29,7 @@ struct RawShop {
     policy: BTreeMap<String, toml::Value>,
     #[serde(default)]
     dict: RawDict,
+    revision: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -50,6 +51,7 @@ struct RawIntent {
     examples: Vec<Spanned<String>>,
     #[serde(default, rename = "phrase")]
     phrases: Vec<Spanned<RawPhrase>>,
+    revision: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -129,7 +131,17 @@ fn shop_dirs(root: &Path) -> Result<Vec<PathBuf>> {
 /// `compliance.toml`). A phrase or policy value with a `block` violation is an error naming
 /// the file, line, phrase, what matched and the suggested rewrite.
 pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
-    let (shop, findings) = read_shop(dir, default_lexicon)?;
+    load_shop_with(dir, default_lexicon, None)
+}
+
+/// Like [`load_shop`], but with `overlay` standing in for one file's contents (a file that
+/// does not exist yet is added): how an edit is validated before anything is written.
+pub fn load_shop_with(
+    dir: &Path,
+    default_lexicon: &Source,
+    overlay: Option<(&Path, &str)>,
+) -> Result<Shop> {
+    let (shop, findings) = read_shop_with(dir, default_lexicon, overlay)?;
     if let Some(f) = findings
         .iter()
         .find(|f| f.violation.severity == Severity::Block)
@@ -143,6 +155,18 @@ pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
 }
 
 fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>)> {
+    read_shop_with(dir, default_lexicon, None)
+}
+
+fn read_shop_with(
+    dir: &Path,
+    default_lexicon: &Source,
+    overlay: Option<(&Path, &str)>,
+) -> Result<(Shop, Vec<Finding>)> {
+    let read = |path: &Path| match overlay {
+        Some((p, src)) if p == path => Ok(src.to_string()),
+        _ => read(path),
+    };
     let id = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -173,6 +197,12 @@ fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
+    if let Some((p, _)) = overlay
+        && p.parent() == Some(intents_dir.as_path())
+        && !files.iter().any(|f| f == p)
+    {
+        files.push(p.to_path_buf());
+    }
     files.sort();
 
     let mut intents = Vec::new();
@@ -227,8 +257,15 @@ fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>
             });
         }
     }
+    let version = intents
+        .iter()
+        .flat_map(|i| std::iter::once(i.revision).chain(i.phrases.iter().map(|p| p.revision)))
+        .chain(raw.revision)
+        .max()
+        .unwrap_or(0);
     let shop = Shop {
         id,
+        version,
         name: raw.name,
         policy,
         words: raw.dict.words,
@@ -452,6 +489,7 @@ fn load_intent(
         stages,
         examples,
         phrases,
+        revision: raw.revision.unwrap_or(0),
     })
 }
 

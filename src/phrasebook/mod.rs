@@ -12,6 +12,7 @@ pub mod store;
 
 pub use load::{
     Finding, LEXICON_FILE, default_lexicon, hex_digest, lint_root, load_root, load_shop,
+    load_shop_with,
 };
 
 use std::collections::BTreeMap;
@@ -119,6 +120,9 @@ impl OrderState {
 pub struct Shop {
     /// Directory name under the phrasebook root; safe as a path component.
     pub id: String,
+    /// The highest revision written anywhere in the shop's files: bumped by every edit
+    /// through the curation API.
+    pub version: u64,
     pub name: String,
     /// Policy values by key, rendered as text (`free_shipping_threshold` → "99"); every key
     /// is also a template variable.
@@ -155,6 +159,8 @@ pub struct Intent {
     /// Buyer utterances meaning this intent; the classifier is trained on them.
     pub examples: Vec<String>,
     pub phrases: Vec<Phrase>,
+    /// Shop version of the last write to the intent's own fields (label, examples…).
+    pub revision: u64,
 }
 
 #[derive(Debug, Clone)]

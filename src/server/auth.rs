@@ -76,7 +76,11 @@ impl Access {
     pub fn load(path: &Path) -> Result<Self> {
         let src = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading access file {}", path.display()), e))?;
-        let file: AccessFile = toml::from_str(&src).map_err(|e| Error::Invalid {
+        Self::load_str(&src, path)
+    }
+
+    fn load_str(src: &str, path: &Path) -> Result<Self> {
+        let file: AccessFile = toml::from_str(src).map_err(|e| Error::Invalid {
             field: "access file",
             message: format!("{}: {}", path.display(), e.message()),
         })?;
@@ -120,6 +124,57 @@ impl Access {
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
+}
+
+/// Issues a new token for `shop` and `role`, appends its hash to the access file at `path`
+/// (created if missing; written atomically), and returns the token — the only time it
+/// exists in clear. `phrasebook` is refused as a home for the file: secrets never live there.
+pub fn add_token(path: &Path, phrasebook: &Path, shop: &str, role: &str) -> Result<String> {
+    let inside = |p: &Path| {
+        let abs = |x: &Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf());
+        abs(p).starts_with(abs(phrasebook))
+    };
+    if inside(path) {
+        return Err(Error::Invalid {
+            field: "access file",
+            message: format!(
+                "{} is inside the phrasebook; keep secrets elsewhere",
+                path.display()
+            ),
+        });
+    }
+    if Role::parse(role).is_none() {
+        return Err(Error::Invalid {
+            field: "role",
+            message: format!("`{role}` must be agent or owner"),
+        });
+    }
+    if !crate::phrasebook::valid_id(shop) {
+        return Err(Error::Invalid {
+            field: "shop",
+            message: format!("`{shop}` must be 1-64 of [a-z0-9_-]"),
+        });
+    }
+    let mut src = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "# huashu access file: SHA-256 hashes of bearer tokens, never the tokens.\n".to_string()
+        }
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    // Refuse to append to a file that does not parse: the result would not either.
+    Access::load_str(&src, path)?;
+    let token = new_token()?;
+    let digest: String = hash(&token).iter().map(|b| format!("{b:02x}")).collect();
+    if !src.ends_with('\n') {
+        src.push('\n');
+    }
+    src.push_str(&format!(
+        "\n[[token]]\nsha256 = \"{digest}\"\nshop = \"{shop}\"\nrole = \"{role}\"\n"
+    ));
+    crate::phrasebook::store::write_atomic(path, src.as_bytes())
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    Ok(token)
 }
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
@@ -220,6 +275,46 @@ mod tests {
         )
         .unwrap();
         assert!(Access::load(&path).is_err());
+    }
+
+    #[test]
+    fn token_add_stores_only_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let pb = dir.path().join("phrasebook");
+        std::fs::create_dir(&pb).unwrap();
+        let path = dir.path().join("access.toml");
+        let t1 = add_token(&path, &pb, "demo", "owner").unwrap();
+        let t2 = add_token(&path, &pb, "shop2", "agent").unwrap();
+        let src = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !src.contains(&t1) && !src.contains(&t2),
+            "tokens never stored in clear"
+        );
+        let a = Access::load(&path).unwrap();
+        assert_eq!(
+            a.check(&t1),
+            Some(&Grant {
+                shop: "demo".into(),
+                role: Role::Owner
+            })
+        );
+        assert_eq!(
+            a.check(&t2),
+            Some(&Grant {
+                shop: "shop2".into(),
+                role: Role::Agent
+            })
+        );
+        for (p, shop, role) in [
+            (pb.join("access.toml"), "demo", "owner"),
+            (path.clone(), "../x", "owner"),
+            (path.clone(), "demo", "admin"),
+        ] {
+            assert!(
+                add_token(&p, &pb, shop, role).is_err(),
+                "{p:?} {shop} {role}"
+            );
+        }
     }
 
     #[test]

@@ -24,12 +24,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/shops/{shop}/messages", post(post_message))
         .route("/v1/check", post(post_check))
+        .route(
+            "/v1/shops/{shop}/phrases",
+            get(super::curate::list_phrases).post(super::curate::create_phrase),
+        )
+        .route(
+            "/v1/shops/{shop}/phrases/{id}",
+            get(super::curate::get_phrase)
+                .put(super::curate::update_phrase)
+                .delete(super::curate::delete_phrase),
+        )
+        .route("/v1/shops/{shop}/intents", get(super::curate::list_intents))
+        .route(
+            "/v1/shops/{shop}/intents/{intent}",
+            axum::routing::put(super::curate::put_intent),
+        )
+        .route(
+            "/v1/shops/{shop}/policy",
+            get(super::curate::get_policy).put(super::curate::put_policy),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(ws::MAX_FRAME))
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         Json(json!({"error": {"code": code, "message": message}})),
@@ -65,7 +84,11 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Grant, Box<Resp
 }
 
 /// The grant of the request's bearer token, if it may act on `shop`.
-fn authorize(state: &AppState, headers: &HeaderMap, shop: &str) -> Result<Grant, Box<Response>> {
+pub(super) fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    shop: &str,
+) -> Result<Grant, Box<Response>> {
     let grant = authenticate(state, headers)?;
     if grant.shop != shop {
         return Err(Box::new(error(

@@ -28,6 +28,8 @@ type Topic = (String, String);
 #[derive(Debug, Default)]
 pub struct Hub {
     topics: Mutex<HashMap<Topic, Vec<Outlet>>>,
+    /// Every connection of a shop, for shop-wide notices (`phrasebook_updated`).
+    shops: Mutex<HashMap<String, Vec<Outlet>>>,
 }
 
 impl Hub {
@@ -96,6 +98,44 @@ impl Hub {
         if subs.is_empty() {
             topics.remove(&key);
         }
+        delivered
+    }
+
+    /// Registers a connection for the shop's notices.
+    pub fn join_shop(&self, shop: &str, outlet: Outlet) {
+        let mut shops = self.shops.lock().unwrap_or_else(|p| p.into_inner());
+        shops.entry(shop.to_string()).or_default().push(outlet);
+    }
+
+    pub fn leave_shop(&self, shop: &str, conn: u64) {
+        let mut shops = self.shops.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = shops.get_mut(shop) {
+            list.retain(|o| o.conn != conn);
+            if list.is_empty() {
+                shops.remove(shop);
+            }
+        }
+    }
+
+    /// Queues `frame` for every connection of the shop; returns how many got it. A full
+    /// queue kicks the connection, as for pushes.
+    pub fn broadcast_shop(&self, shop: &str, frame: &Utf8Bytes) -> usize {
+        let mut shops = self.shops.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(list) = shops.get_mut(shop) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        list.retain(|o| match o.tx.try_send(frame.clone()) {
+            Ok(()) => {
+                delivered += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                o.kick.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
         delivered
     }
 

@@ -13,6 +13,7 @@
 //! peer has a timeout; every queue is bounded; tokens are never logged.
 
 pub mod auth;
+mod curate;
 mod http;
 pub mod hub;
 pub mod protocol;
@@ -75,6 +76,9 @@ impl Config {
 /// Shared state of a running service.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub curator: Arc<crate::curation::Curator>,
+    /// Answers of writes by (shop, idempotency key), so a retried write is not applied twice.
+    idempotent: std::sync::Mutex<curate::Replays>,
     pub access: Access,
     pub hub: hub::Hub,
     work: Arc<Semaphore>,
@@ -102,7 +106,20 @@ pub async fn start(config: Config) -> Result<Running> {
             message: format!("loading the engine failed: {e}"),
         })??;
     let (access, demo_tokens) = match &config.access {
-        Some(path) => (Access::load(path)?, None),
+        Some(path) => {
+            let abs =
+                |x: &std::path::Path| std::path::absolute(x).unwrap_or_else(|_| x.to_path_buf());
+            if abs(path).starts_with(abs(&config.phrasebook)) {
+                return Err(Error::Invalid {
+                    field: "access",
+                    message: format!(
+                        "{} is inside the phrasebook; keep secrets elsewhere",
+                        path.display()
+                    ),
+                });
+            }
+            (Access::load(path)?, None)
+        }
         None => {
             let shop = "demo";
             if !engine.has_shop(shop) {
@@ -127,8 +144,14 @@ pub async fn start(config: Config) -> Result<Running> {
             (access, Some((agent, owner)))
         }
     };
+    let engine = Arc::new(engine);
     let state = Arc::new(AppState {
-        engine: Arc::new(engine),
+        curator: Arc::new(crate::curation::Curator::new(
+            engine.clone(),
+            &config.phrasebook,
+        )),
+        idempotent: std::sync::Mutex::new(curate::Replays::default()),
+        engine,
         access,
         hub: hub::Hub::default(),
         work: Arc::new(Semaphore::new(ENGINE_PERMITS)),

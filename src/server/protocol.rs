@@ -370,6 +370,8 @@ pub enum ServerMsg<'a> {
         id: Option<&'a Value>,
         server_time_us: u64,
     },
+    /// The shop's phrasebook changed; `version` is its new version.
+    PhrasebookUpdated { shop: &'a str, version: u64 },
 }
 
 impl ServerMsg<'_> {

@@ -76,6 +76,7 @@ async fn session(state: Arc<AppState>, grant: Grant, socket: WebSocket) {
         kick: kick.clone(),
     };
     let mut subscriptions: Vec<String> = Vec::new();
+    state.hub.join_shop(&grant.shop, outlet.clone());
     let (mut sink, mut stream) = socket.split();
     tracing::debug!(conn, shop = %grant.shop, role = grant.role.as_str(), "session open");
 
@@ -132,6 +133,7 @@ async fn session(state: Arc<AppState>, grant: Grant, socket: WebSocket) {
         }
     }
     state.hub.remove(&grant.shop, &subscriptions, conn);
+    state.hub.leave_shop(&grant.shop, conn);
     tracing::debug!(conn, "session closed");
 }
 
