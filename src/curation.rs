@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::engine::Engine;
 use crate::phrasebook::edit::{IntentDoc, PhraseFields};
+use crate::phrasebook::qianniu::{self, Row};
 use crate::phrasebook::{Phrase, Shop, default_lexicon, load_shop_with, store, valid_id};
+use crate::render::Template;
 
 /// Why an edit was refused.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +104,7 @@ impl Curator {
     /// Validates `new_src` as the content of `path`, writes it, reloads the shop.
     fn commit(&self, shop: &str, path: &Path, old_src: Option<&str>, new_src: &str) -> Result<u64> {
         let lexicon = default_lexicon(&self.root).map_err(|e| CurationError::Io(e.to_string()))?;
-        load_shop_with(&self.root.join(shop), &lexicon, Some((path, new_src))).map_err(
+        load_shop_with(&self.root.join(shop), &lexicon, &[(path, new_src)]).map_err(
             |e| match e {
                 crate::Error::Phrasebook { location, message } => CurationError::Invalid {
                     field: location,
@@ -346,4 +348,260 @@ impl Curator {
         doc["revision"] = toml_edit::value(i64::try_from(current.version + 1).unwrap_or(i64::MAX));
         self.commit(shop, &path, Some(&old), &doc.to_string())
     }
+
+    /// Imports a 千牛 quick-phrase sheet, all or nothing. Every row is mapped to an intent
+    /// (known group names to the default ids, other groups to new intents labeled with the
+    /// group), linted, and checked against the shop (codes in use, same text already in
+    /// the intent). If any row is rejected nothing is written and the report says why, with
+    /// the compliant rewrite where there is one. `dry_run` only reports.
+    pub fn import_qianniu(&self, shop: &str, bytes: &[u8], dry_run: bool) -> Result<ImportReport> {
+        let rows = qianniu::parse(bytes).map_err(|e| invalid("file", e.message))?;
+        let lock = self.lock(shop);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.shop(shop)?;
+        let mut report = ImportReport::default();
+        let mut codes: HashMap<String, String> = current
+            .phrases()
+            .filter_map(|p| p.code.clone().map(|c| (c, p.id.clone())))
+            .collect();
+        let mut texts: std::collections::HashSet<(String, String)> = current
+            .phrases()
+            .map(|p| (p.intent.clone(), p.text.clone()))
+            .collect();
+        let mut by_intent: std::collections::BTreeMap<String, Vec<(usize, PhraseFields)>> =
+            Default::default();
+        let mut ids: std::collections::HashSet<String> =
+            current.phrases().map(|p| p.id.clone()).collect();
+        let known_vars = |v: &str| {
+            crate::phrasebook::CONVERSATION_VARIABLES.contains(&v) || current.policy.contains_key(v)
+        };
+        for row in &rows {
+            let (intent, label) = intent_for_row(&current, row);
+            let reject = |reason: String, rewritten: Option<String>| Rejected {
+                line: row.line,
+                group: row.group.clone(),
+                text: row.text.clone(),
+                reason,
+                rewritten,
+            };
+            if row.text.is_empty() {
+                report
+                    .rejected
+                    .push(reject("the phrase is empty".into(), None));
+                continue;
+            }
+            let template = match Template::parse(&row.text) {
+                Ok(t) => t,
+                Err(e) => {
+                    report.rejected.push(reject(format!("text: {e}"), None));
+                    continue;
+                }
+            };
+            if let Some(v) = template.variables().find(|v| !known_vars(v)) {
+                report
+                    .rejected
+                    .push(reject(format!("unknown variable `{{{v}}}`"), None));
+                continue;
+            }
+            let code = row.code.trim().to_lowercase();
+            if !code.is_empty() {
+                if code.len() > 16 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    report.rejected.push(reject(
+                        format!(
+                            "快捷编码 `{}` must be 1-16 ASCII letters or digits",
+                            row.code
+                        ),
+                        None,
+                    ));
+                    continue;
+                }
+                if let Some(other) = codes.get(&code) {
+                    report.rejected.push(reject(
+                        format!("快捷编码 `{code}` is already used by `{other}`"),
+                        None,
+                    ));
+                    continue;
+                }
+            }
+            let verdict = current.lexicon.check(&template.literal());
+            if verdict.blocked() {
+                let what: Vec<String> = verdict
+                    .violations
+                    .iter()
+                    .filter(|v| v.severity == crate::compliance::Severity::Block)
+                    .map(|v| format!("{} `{}`", v.category, v.matched))
+                    .collect();
+                let rewritten = current.lexicon.check(&row.text).rewritten;
+                let fixable = !current.lexicon.check(&rewritten).blocked();
+                report.rejected.push(reject(
+                    format!("compliance: {}", what.join(", ")),
+                    fixable.then_some(rewritten),
+                ));
+                continue;
+            }
+            if !texts.insert((intent.clone(), row.text.clone())) {
+                report.duplicates += 1;
+                continue;
+            }
+            let prefix = format!("{}-q", intent.replace('_', "-"));
+            let id = (1..)
+                .map(|n| format!("{prefix}{n:03}"))
+                .find(|id| !ids.contains(id))
+                .unwrap_or_default();
+            ids.insert(id.clone());
+            if !code.is_empty() {
+                codes.insert(code.clone(), id.clone());
+            }
+            if current.intent(&intent).is_none()
+                && !report.new_intents.iter().any(|(i, _)| i == &intent)
+            {
+                report.new_intents.push((intent.clone(), label.clone()));
+            }
+            report.accepted.push(Accepted {
+                line: row.line,
+                intent: intent.clone(),
+                id: id.clone(),
+                warnings: verdict
+                    .violations
+                    .iter()
+                    .map(|v| format!("{} `{}`", v.category, v.matched))
+                    .collect(),
+            });
+            by_intent.entry(intent).or_default().push((
+                row.line,
+                PhraseFields {
+                    id,
+                    text: row.text.clone(),
+                    code: (!code.is_empty()).then_some(code),
+                    tags: if row.group.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![row.group.clone()]
+                    },
+                    ..Default::default()
+                },
+            ));
+        }
+        if !report.rejected.is_empty() || dry_run || report.accepted.is_empty() {
+            return Ok(report);
+        }
+        let version = current.version + 1;
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        for (intent, phrases) in by_intent {
+            let path = self.intent_path(shop, &intent);
+            let mut doc = match std::fs::read_to_string(&path) {
+                Ok(src) => {
+                    IntentDoc::parse(&src).map_err(|e| invalid(&path.display().to_string(), e.0))?
+                }
+                Err(_) => {
+                    let label = report
+                        .new_intents
+                        .iter()
+                        .find(|(i, _)| i == &intent)
+                        .map_or(intent.as_str(), |(_, l)| l.as_str());
+                    IntentDoc::new(label, "imported from a 千牛 quick-phrase sheet", &[])
+                }
+            };
+            for (_, mut f) in phrases {
+                f.revision = version;
+                doc.upsert_phrase(&f).map_err(|e| invalid("phrase", e.0))?;
+            }
+            doc.set_revision(version);
+            files.push((path, doc.render()));
+        }
+        let lexicon = default_lexicon(&self.root).map_err(|e| CurationError::Io(e.to_string()))?;
+        let overlay: Vec<(&Path, &str)> = files
+            .iter()
+            .map(|(p, s)| (p.as_path(), s.as_str()))
+            .collect();
+        load_shop_with(&self.root.join(shop), &lexicon, &overlay)
+            .map_err(|e| invalid("import", e.to_string()))?;
+        store::write_many(&self.root.join(shop), &files)
+            .map_err(|e| CurationError::Io(format!("writing the import: {e}")))?;
+        let r = self
+            .engine
+            .reload_shop(shop)
+            .map_err(|e| CurationError::Io(format!("reloading shop `{shop}`: {e}")))?;
+        report.applied = true;
+        report.version = Some(r.version);
+        Ok(report)
+    }
+}
+
+/// The intent a sheet row goes to, and the label of a new one.
+fn intent_for_row(shop: &Shop, row: &Row) -> (String, String) {
+    let group = row.group.trim();
+    if group.is_empty() {
+        return ("imported".into(), "导入".into());
+    }
+    if let Some(id) = qianniu::intent_for_group(group).filter(|id| shop.intent(id).is_some()) {
+        return (id.to_string(), group.to_string());
+    }
+    if let Some(i) = shop
+        .intents
+        .iter()
+        .find(|i| i.label == group || i.id == group)
+    {
+        return (i.id.clone(), i.label.clone());
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(group.as_bytes());
+    let id = format!(
+        "group-{}",
+        digest
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    (id, group.to_string())
+}
+
+/// The shop's phrases as a 千牛 sheet: group = intent label, code, text as written.
+pub fn export_qianniu(shop: &Shop) -> Vec<u8> {
+    let rows: Vec<Row> = shop
+        .intents
+        .iter()
+        .flat_map(|i| {
+            i.phrases.iter().map(|p| Row {
+                line: 0,
+                group: i.label.clone(),
+                code: p.code.clone().unwrap_or_default(),
+                text: p.text.clone(),
+            })
+        })
+        .collect();
+    qianniu::write(&rows)
+}
+
+/// What an import did or would do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportReport {
+    pub accepted: Vec<Accepted>,
+    pub rejected: Vec<Rejected>,
+    /// Rows whose text the intent already has: skipped.
+    pub duplicates: usize,
+    /// (id, label) of intents the import creates.
+    pub new_intents: Vec<(String, String)>,
+    pub applied: bool,
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub line: usize,
+    pub intent: String,
+    pub id: String,
+    /// Warn-level compliance findings.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub line: usize,
+    pub group: String,
+    pub text: String,
+    pub reason: String,
+    /// A compliant rewrite, when the lexicon has one.
+    pub rewritten: Option<String>,
 }

@@ -77,6 +77,29 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Import a 千牛 quick-phrase sheet (CSV, UTF-8/BOM/GBK) into a shop, all or nothing.
+    Import {
+        #[arg(long, default_value = "demo")]
+        shop: String,
+        /// Report what would happen without writing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        data: Data,
+        file: PathBuf,
+    },
+    /// Export a shop's phrases as a 千牛 quick-phrase sheet (UTF-8 CSV with BOM).
+    Export {
+        #[arg(long, default_value = "demo")]
+        shop: String,
+        #[arg(long, default_value = "qianniu")]
+        format: String,
+        /// Output file (stdout if omitted).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        data: Data,
+    },
     /// Manage access tokens.
     Token {
         #[command(subcommand)]
@@ -147,6 +170,18 @@ fn main() -> ExitCode {
             text,
         } => check(&shop, json, &data, text),
         Command::Lint { data } => lint(&data),
+        Command::Import {
+            shop,
+            dry_run,
+            data,
+            file,
+        } => import(&shop, dry_run, &data, &file),
+        Command::Export {
+            shop,
+            format,
+            out,
+            data,
+        } => export(&shop, &format, out.as_deref(), &data),
         Command::Token {
             command:
                 TokenCommand::Add {
@@ -323,6 +358,40 @@ fn eval(
     println!("\ntop confusions (gold → predicted):");
     for (g, p, n) in r.confusions.iter().take(12) {
         println!("  {n:>4}  {g} → {p}");
+    }
+    Ok(())
+}
+
+fn import(shop: &str, dry_run: bool, data: &Data, file: &std::path::Path) -> CliResult {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let engine = std::sync::Arc::new(load(shop, data)?);
+    let curator = huashu::curation::Curator::new(engine, &data.phrasebook);
+    let report = curator.import_qianniu(shop, &bytes, dry_run)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&huashu::server::curate::import_json(&report))?
+    );
+    if !report.rejected.is_empty() {
+        return Err(format!(
+            "{} row(s) rejected; nothing imported",
+            report.rejected.len()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn export(shop: &str, format: &str, out: Option<&std::path::Path>, data: &Data) -> CliResult {
+    if format != "qianniu" {
+        return Err(format!("format `{format}`: only qianniu is supported").into());
+    }
+    let engine = load(shop, data)?;
+    let bytes = huashu::curation::export_qianniu(&engine.shop(shop)?);
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => std::io::stdout().write_all(&bytes)?,
     }
     Ok(())
 }

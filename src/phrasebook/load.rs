@@ -80,10 +80,16 @@ const MAX_TEXT_CHARS: usize = 500;
 /// Loads every shop under `root` (each directory holding a `shop.toml`), sorted by id.
 pub fn load_root(root: &Path) -> Result<Vec<Shop>> {
     let lexicon = default_lexicon(root)?;
-    shop_dirs(root)?
-        .iter()
-        .map(|d| load_shop(d, &lexicon))
-        .collect()
+    let dirs = shop_dirs(root)?;
+    for dir in &dirs {
+        // Finish a multi-file write a crash interrupted before reading anything.
+        if super::store::recover(dir)
+            .map_err(|e| Error::io(format!("recovering {}", dir.display()), e))?
+        {
+            tracing::warn!(shop = %dir.display(), "finished an interrupted multi-file write");
+        }
+    }
+    dirs.iter().map(|d| load_shop(d, &lexicon)).collect()
 }
 
 /// Every compliance finding (block and warn) in the phrases and policy values of every shop
@@ -131,15 +137,15 @@ fn shop_dirs(root: &Path) -> Result<Vec<PathBuf>> {
 /// `compliance.toml`). A phrase or policy value with a `block` violation is an error naming
 /// the file, line, phrase, what matched and the suggested rewrite.
 pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
-    load_shop_with(dir, default_lexicon, None)
+    load_shop_with(dir, default_lexicon, &[])
 }
 
-/// Like [`load_shop`], but with `overlay` standing in for one file's contents (a file that
-/// does not exist yet is added): how an edit is validated before anything is written.
+/// Like [`load_shop`], but with `overlay` standing in for some files' contents (files that
+/// do not exist yet are added): how an edit is validated before anything is written.
 pub fn load_shop_with(
     dir: &Path,
     default_lexicon: &Source,
-    overlay: Option<(&Path, &str)>,
+    overlay: &[(&Path, &str)],
 ) -> Result<Shop> {
     let (shop, findings) = read_shop_with(dir, default_lexicon, overlay)?;
     if let Some(f) = findings
@@ -155,17 +161,17 @@ pub fn load_shop_with(
 }
 
 fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>)> {
-    read_shop_with(dir, default_lexicon, None)
+    read_shop_with(dir, default_lexicon, &[])
 }
 
 fn read_shop_with(
     dir: &Path,
     default_lexicon: &Source,
-    overlay: Option<(&Path, &str)>,
+    overlay: &[(&Path, &str)],
 ) -> Result<(Shop, Vec<Finding>)> {
-    let read = |path: &Path| match overlay {
-        Some((p, src)) if p == path => Ok(src.to_string()),
-        _ => read(path),
+    let read = |path: &Path| match overlay.iter().find(|(p, _)| *p == path) {
+        Some((_, src)) => Ok(src.to_string()),
+        None => read(path),
     };
     let id = dir
         .file_name()
@@ -197,11 +203,10 @@ fn read_shop_with(
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    if let Some((p, _)) = overlay
-        && p.parent() == Some(intents_dir.as_path())
-        && !files.iter().any(|f| f == p)
-    {
-        files.push(p.to_path_buf());
+    for (p, _) in overlay {
+        if p.parent() == Some(intents_dir.as_path()) && !files.iter().any(|f| f == p) {
+            files.push(p.to_path_buf());
+        }
     }
     files.sort();
 

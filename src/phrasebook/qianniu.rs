@@ -97,7 +97,16 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Row>, SheetError> {
         let record = record.map_err(|e| SheetError {
             message: format!("line {}: {e}", e.position().map_or(0, |p| p.line())),
         })?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        // The reader's own line count lags behind on CRLF files: derive the line from the
+        // record's byte offset, skipping the end of the previous line.
+        let line = record.position().map_or(0, |p| {
+            let bytes = text.as_bytes();
+            let mut at = (p.byte() as usize).min(bytes.len());
+            while at < bytes.len() && (bytes[at] == b'\r' || bytes[at] == b'\n') {
+                at += 1;
+            }
+            1 + bytes[..at].iter().filter(|&&b| b == b'\n').count()
+        });
         let field = |i: Option<usize>| {
             i.and_then(|i| record.get(i))
                 .unwrap_or("")
@@ -210,6 +219,18 @@ mod tests {
         ];
         for (bytes, want) in cases {
             assert_eq!(&rows(bytes), want, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn rows_know_their_line() {
+        for src in [
+            "分组,快捷短语\r\n甲,\"两\n行\"\r\n乙,丙\r\n",
+            "分组,快捷短语\n甲,\"两\n行\"\n乙,丙\n",
+        ] {
+            let rows = parse(src.as_bytes()).unwrap();
+            let lines: Vec<usize> = rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [2, 4], "{src:?}");
         }
     }
 

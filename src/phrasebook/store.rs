@@ -64,6 +64,100 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Name of the journal a multi-file write leaves in the shop directory until it is done.
+pub const JOURNAL: &str = ".journal.toml";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Journal {
+    file: Vec<JournalFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournalFile {
+    /// Relative to the shop directory.
+    path: String,
+    content: String,
+}
+
+/// Writes several files of one shop as one change: the new contents go into a journal
+/// (atomically, durably) first, then each file is written atomically, then the journal is
+/// removed. A crash leaves either no journal (nothing or everything applied) or a complete
+/// journal that [`recover`] applies at the next start. Paths must be inside `shop_dir`.
+pub fn write_many(shop_dir: &Path, files: &[(PathBuf, String)]) -> std::io::Result<()> {
+    let mut journal = Journal {
+        file: Vec::with_capacity(files.len()),
+    };
+    for (path, content) in files {
+        let rel = path.strip_prefix(shop_dir).map_err(|_| {
+            std::io::Error::other(format!(
+                "{} is outside {}",
+                path.display(),
+                shop_dir.display()
+            ))
+        })?;
+        journal.file.push(JournalFile {
+            path: rel.to_string_lossy().into_owned(),
+            content: content.clone(),
+        });
+    }
+    let text = toml::to_string(&journal).map_err(std::io::Error::other)?;
+    let jpath = shop_dir.join(JOURNAL);
+    write_atomic(&jpath, text.as_bytes())?;
+    apply_journal(shop_dir, &journal)?;
+    remove_durable(&jpath)
+}
+
+fn apply_journal(shop_dir: &Path, journal: &Journal) -> std::io::Result<()> {
+    for f in &journal.file {
+        let rel = Path::new(&f.path);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(std::io::Error::other(format!(
+                "journal path `{}` leaves the shop",
+                f.path
+            )));
+        }
+        let target = shop_dir.join(rel);
+        if let Some(parent) = target.parent() {
+            create_dir_durable(parent)?;
+        }
+        write_atomic(&target, f.content.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Finishes a multi-file write a crash interrupted, and removes leftover temp files.
+/// Returns whether a journal was applied.
+pub fn recover(shop_dir: &Path) -> std::io::Result<bool> {
+    let jpath = shop_dir.join(JOURNAL);
+    let applied = match std::fs::read_to_string(&jpath) {
+        Ok(text) => match toml::from_str::<Journal>(&text) {
+            Ok(journal) => {
+                apply_journal(shop_dir, &journal)?;
+                remove_durable(&jpath)?;
+                true
+            }
+            // A journal is written atomically, so an unreadable one was never complete:
+            // nothing of it was applied.
+            Err(_) => {
+                remove_durable(&jpath)?;
+                false
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(e),
+    };
+    for dir in [shop_dir.to_path_buf(), shop_dir.join("intents")] {
+        if dir.is_dir() {
+            sweep_temp_files(&dir)?;
+        }
+    }
+    Ok(applied)
+}
+
 /// Deletes temp files a crash left behind (`.<name>.tmp-*`); returns how many.
 pub fn sweep_temp_files(dir: &Path) -> std::io::Result<usize> {
     let mut n = 0;
@@ -113,6 +207,47 @@ mod tests {
             0,
             "temp file cleaned up on failure"
         );
+    }
+
+    #[test]
+    fn many_files_in_one_change_and_recovery_rolls_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = dir.path();
+        let files = vec![
+            (shop.join("intents/a.toml"), "a = 1\n".to_string()),
+            (shop.join("shop.toml"), "x = \"\\\"q\\\"\"\n".to_string()),
+        ];
+        write_many(shop, &files).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(shop.join("intents/a.toml")).unwrap(),
+            "a = 1\n"
+        );
+        assert!(!shop.join(JOURNAL).exists());
+        // A crash after the journal was written: recovery applies it.
+        let journal = Journal {
+            file: vec![JournalFile {
+                path: "intents/b.toml".into(),
+                content: "b = 2\n".into(),
+            }],
+        };
+        std::fs::write(shop.join(JOURNAL), toml::to_string(&journal).unwrap()).unwrap();
+        assert!(recover(shop).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(shop.join("intents/b.toml")).unwrap(),
+            "b = 2\n"
+        );
+        assert!(!recover(shop).unwrap(), "nothing left to do");
+        // A journal that escapes the shop is refused.
+        let evil = Journal {
+            file: vec![JournalFile {
+                path: "../evil".into(),
+                content: String::new(),
+            }],
+        };
+        std::fs::write(shop.join(JOURNAL), toml::to_string(&evil).unwrap()).unwrap();
+        assert!(recover(shop).is_err());
+        assert!(!dir.path().parent().unwrap().join("evil").exists());
+        assert!(write_many(shop, &[(PathBuf::from("/tmp/elsewhere"), String::new())]).is_err());
     }
 
     #[test]

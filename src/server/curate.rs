@@ -461,3 +461,84 @@ pub async fn put_policy(
     })
     .await
 }
+
+pub fn import_json(r: &crate::curation::ImportReport) -> Value {
+    json!({
+        "applied": r.applied,
+        "version": r.version,
+        "accepted": r.accepted.iter().map(|a| json!({"line": a.line, "intent": a.intent, "id": a.id, "warnings": a.warnings})).collect::<Vec<_>>(),
+        "rejected": r.rejected.iter().map(|x| json!({"line": x.line, "group": x.group, "text": x.text, "reason": x.reason, "rewritten": x.rewritten})).collect::<Vec<_>>(),
+        "duplicates": r.duplicates,
+        "new_intents": r.new_intents.iter().map(|(id, label)| json!({"id": id, "label": label})).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// A 千牛 quick-phrase sheet in the body (CSV; UTF-8 with or without BOM, or GBK).
+pub async fn import(
+    State(state): State<Arc<AppState>>,
+    Path(shop): Path<String>,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = owner(&state, &headers, &shop) {
+        return *r;
+    }
+    let s = shop.clone();
+    write(state, &headers, shop, move |c| {
+        let report = c.import_qianniu(&s, &bytes, q.dry_run)?;
+        let status = if report.rejected.is_empty() { 200 } else { 422 };
+        let mut body = import_json(&report);
+        if let Some(v) = report.version {
+            body["version"] = json!(v);
+        }
+        Ok((status, body))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    format: Option<String>,
+}
+
+pub async fn export(
+    State(state): State<Arc<AppState>>,
+    Path(shop): Path<String>,
+    Query(q): Query<ExportQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers, &shop) {
+        return *r;
+    }
+    if q.format.as_deref().is_some_and(|f| f != "qianniu") {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "format must be qianniu",
+        );
+    }
+    match state.engine.shop(&shop) {
+        Ok(data) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/csv; charset=utf-8".to_string(),
+                ),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{shop}-qianniu.csv\""),
+                ),
+            ],
+            crate::curation::export_qianniu(&data),
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::NOT_FOUND, "not_found", "no such shop"),
+    }
+}

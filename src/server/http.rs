@@ -39,12 +39,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/shops/{shop}/intents/{intent}",
             axum::routing::put(super::curate::put_intent),
         )
+        .route("/v1/shops/{shop}/import", post(super::curate::import))
+        .route("/v1/shops/{shop}/export", get(super::curate::export))
         .route(
             "/v1/shops/{shop}/policy",
             get(super::curate::get_policy).put(super::curate::put_policy),
         )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .layer(DefaultBodyLimit::max(ws::MAX_FRAME))
+        // Frames and edits are small; a quick-phrase sheet of a few thousand rows fits in 4 MiB.
+        .layer(DefaultBodyLimit::max(4 * 1024 * 1024))
         .with_state(state)
 }
 

@@ -13,7 +13,7 @@
 //! peer has a timeout; every queue is bounded; tokens are never logged.
 
 pub mod auth;
-mod curate;
+pub mod curate;
 mod http;
 pub mod hub;
 pub mod protocol;
