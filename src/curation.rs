@@ -22,6 +22,9 @@ use crate::phrasebook::qianniu::{self, Row};
 use crate::phrasebook::{Phrase, Shop, default_lexicon, load_shop_with, store, valid_id};
 use crate::render::Template;
 
+/// The shop a new shop may start from: the shipped demo phrasebook.
+pub const TEMPLATE_SHOP: &str = "demo";
+
 /// Why an edit was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CurationError {
@@ -101,35 +104,226 @@ impl Curator {
             .join(format!("{intent}.toml"))
     }
 
-    /// Validates `new_src` as the content of `path`, writes it, reloads the shop.
-    fn commit(&self, shop: &str, path: &Path, old_src: Option<&str>, new_src: &str) -> Result<u64> {
+    /// The one way a write reaches the disk: validate the shop with the new contents, write
+    /// them and a history entry as one journaled change, reload the shop. If the reload
+    /// fails, the old contents are put back.
+    fn commit(
+        &self,
+        shop: &str,
+        version: u64,
+        action: &str,
+        files: Vec<(PathBuf, Option<String>)>,
+    ) -> Result<u64> {
+        let dir = self.root.join(shop);
         let lexicon = default_lexicon(&self.root).map_err(|e| CurationError::Io(e.to_string()))?;
-        load_shop_with(&self.root.join(shop), &lexicon, &[(path, new_src)]).map_err(
-            |e| match e {
-                crate::Error::Phrasebook { location, message } => CurationError::Invalid {
-                    field: location,
-                    message,
-                },
-                other => invalid("phrasebook", other.to_string()),
+        let overlay: Vec<(&Path, Option<&str>)> = files
+            .iter()
+            .map(|(p, c)| (p.as_path(), c.as_deref()))
+            .collect();
+        load_shop_with(&dir, &lexicon, &overlay).map_err(|e| match e {
+            crate::Error::Phrasebook { location, message } => CurationError::Invalid {
+                field: location,
+                message,
             },
-        )?;
-        store::write_atomic(path, new_src.as_bytes())
-            .map_err(|e| CurationError::Io(format!("writing {}: {e}", path.display())))?;
+            other => invalid("phrasebook", other.to_string()),
+        })?;
+        let mut entry = HistoryEntry {
+            version,
+            time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            action: action.to_string(),
+            file: Vec::with_capacity(files.len()),
+        };
+        let mut befores = Vec::with_capacity(files.len());
+        for (path, after) in &files {
+            let before = match std::fs::read_to_string(path) {
+                Ok(s) => Some(s),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(CurationError::Io(format!(
+                        "reading {}: {e}",
+                        path.display()
+                    )));
+                }
+            };
+            let rel = path
+                .strip_prefix(&dir)
+                .map_err(|_| invalid("path", "outside the shop"))?;
+            entry.file.push(HistoryFile {
+                path: rel.to_string_lossy().into_owned(),
+                before: before.clone(),
+                after: after.clone(),
+            });
+            befores.push((path.clone(), before));
+        }
+        let history_path = history_path(&dir, version);
+        let entry_text = toml::to_string(&entry).map_err(|e| CurationError::Io(e.to_string()))?;
+        let mut all = files;
+        all.push((history_path.clone(), Some(entry_text)));
+        store::write_many(&dir, &all)
+            .map_err(|e| CurationError::Io(format!("writing shop `{shop}`: {e}")))?;
         match self.engine.reload_shop(shop) {
             Ok(r) => Ok(r.version),
             Err(e) => {
-                // Validation passed but the reload did not (the index, most likely): put the
-                // old file back so disk and memory agree.
-                let restored = match old_src {
-                    Some(old) => store::write_atomic(path, old.as_bytes()),
-                    None => store::remove_durable(path),
-                };
-                if let Err(io) = restored {
-                    tracing::error!(shop, error = %io, "could not restore {} after a failed reload", path.display());
+                befores.push((history_path, None));
+                if let Err(io) = store::write_many(&dir, &befores) {
+                    tracing::error!(shop, error = %io, "could not restore files after a failed reload");
                 }
                 Err(CurationError::Io(format!("reloading shop `{shop}`: {e}")))
             }
         }
+    }
+
+    /// Creates a shop at run time: `shop.toml` with `name`, and either the intents and
+    /// policy of the shipped template shop [`TEMPLATE_SHOP`] (`from`) or the required
+    /// intents with nothing in them. Only the template can be copied: another tenant's
+    /// phrasebook is not a template. The new shop is served at once.
+    pub fn create_shop(&self, shop: &str, name: &str, from: Option<&str>) -> Result<u64> {
+        if !valid_id(shop) {
+            return Err(invalid(
+                "shop",
+                format!("`{shop}` must be 1-64 of [a-z0-9_-]"),
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(invalid("name", "required"));
+        }
+        let lock = self.lock(shop);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = self.root.join(shop);
+        if dir.exists() || self.engine.has_shop(shop) {
+            return Err(CurationError::Conflict {
+                base: 0,
+                current: self.engine.version(shop).unwrap_or(0),
+            });
+        }
+        let mut files: Vec<(PathBuf, Option<String>)> = Vec::new();
+        let mut policy = toml_edit::Table::new();
+        match from {
+            Some(other) if other != TEMPLATE_SHOP => {
+                return Err(invalid(
+                    "from",
+                    format!("only the `{TEMPLATE_SHOP}` template can be copied"),
+                ));
+            }
+            Some(template) => {
+                let t = self.shop(template)?;
+                let tdir = self.root.join(template);
+                let src = std::fs::read_to_string(tdir.join("shop.toml"))
+                    .map_err(|e| CurationError::Io(e.to_string()))?;
+                let doc: toml_edit::DocumentMut = src
+                    .parse()
+                    .map_err(|e| CurationError::Io(format!("{template}/shop.toml: {e}")))?;
+                if let Some(p) = doc.get("policy").and_then(|p| p.as_table()) {
+                    policy = p.clone();
+                }
+                for i in &t.intents {
+                    let path = tdir.join("intents").join(format!("{}.toml", i.id));
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| CurationError::Io(format!("{}: {e}", path.display())))?;
+                    files.push((
+                        dir.join("intents").join(format!("{}.toml", i.id)),
+                        Some(text),
+                    ));
+                }
+            }
+            None => {
+                for (id, label) in [
+                    ("greeting", "问候"),
+                    ("price_change", "改价"),
+                    ("logistics", "物流查询"),
+                    ("complaint", "投诉/质量问题"),
+                    ("closing", "致谢/结束"),
+                ] {
+                    files.push((
+                        dir.join("intents").join(format!("{id}.toml")),
+                        Some(IntentDoc::new(label, "", &[]).render()),
+                    ));
+                }
+            }
+        }
+        let mut doc = toml_edit::DocumentMut::new();
+        doc["name"] = toml_edit::value(name.trim());
+        doc["policy"] = toml_edit::Item::Table(policy);
+        files.push((dir.join("shop.toml"), Some(doc.to_string())));
+        store::create_dir_durable(&dir)
+            .map_err(|e| CurationError::Io(format!("creating {}: {e}", dir.display())))?;
+        let result = self.commit(
+            shop,
+            1,
+            &format!("create shop from {}", from.unwrap_or("nothing")),
+            files,
+        );
+        if result.is_err() && !self.engine.has_shop(shop) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
+    }
+
+    /// The shop's writes, newest first (at most `limit`).
+    pub fn history(&self, shop: &str, limit: usize) -> Result<Vec<HistoryItem>> {
+        self.shop(shop)?;
+        let dir = self.root.join(shop).join(crate::phrasebook::HISTORY_DIR);
+        let mut versions: Vec<u64> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.path().file_stem()?.to_str()?.parse().ok())
+            .collect();
+        versions.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::new();
+        for v in versions.into_iter().take(limit) {
+            let e = read_entry(&self.root.join(shop), v)?;
+            out.push(HistoryItem {
+                version: e.version,
+                time: e.time,
+                action: e.action,
+                files: e.file.into_iter().map(|f| f.path).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Brings the shop's files back to how they were right after `version`, as a new
+    /// write (itself revertible). Every file changed since is restored (or removed, if it
+    /// did not exist then).
+    pub fn revert(&self, shop: &str, to: u64) -> Result<u64> {
+        let lock = self.lock(shop);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.shop(shop)?;
+        if to >= current.version {
+            return Err(invalid(
+                "version",
+                format!(
+                    "{to} is not older than the current version {}",
+                    current.version
+                ),
+            ));
+        }
+        let dir = self.root.join(shop);
+        let mut restore: Vec<(PathBuf, Option<String>)> = Vec::new();
+        for v in (to + 1)..=current.version {
+            let Ok(e) = read_entry(&dir, v) else { continue };
+            for f in e.file {
+                let path = dir.join(&f.path);
+                if !restore.iter().any(|(p, _)| *p == path) {
+                    restore.push((path, f.before));
+                }
+            }
+        }
+        if restore.is_empty() {
+            return Err(invalid(
+                "version",
+                format!("no recorded change after version {to}"),
+            ));
+        }
+        self.commit(
+            shop,
+            current.version + 1,
+            &format!("revert to {to}"),
+            restore,
+        )
     }
 
     /// Reads an intent file, applies `f`, and commits the result.
@@ -171,7 +365,12 @@ impl Curator {
         };
         let version = current.version + 1;
         f(&mut doc, version)?;
-        self.commit(shop, &path, old.as_deref(), &doc.render())
+        self.commit(
+            shop,
+            version,
+            &format!("edit intent {intent}"),
+            vec![(path, Some(doc.render()))],
+        )
     }
 
     /// Creates a phrase; a missing id becomes `<intent>-<n>`. Returns (id, version).
@@ -224,8 +423,8 @@ impl Curator {
             .ok_or_else(|| CurationError::NotFound(format!("no phrase `{id}` in shop `{shop}`")))
     }
 
-    /// Replaces a phrase's fields, if `base_revision` is still its revision. Moving it to
-    /// another intent is not an update: the intent must stay the same.
+    /// Replaces a phrase's fields, if `base_revision` is still its revision; a different
+    /// `intent` moves it there.
     pub fn update_phrase(
         &self,
         shop: &str,
@@ -242,19 +441,62 @@ impl Curator {
                 current: current.revision,
             });
         }
-        if !input.intent.is_empty() && input.intent != current.intent {
-            return Err(invalid(
-                "intent",
-                "moving a phrase to another intent is not supported by update; delete and create it",
-            ));
-        }
         let mut fields = input.fields;
         fields.id = id.to_string();
+        if !input.intent.is_empty() && input.intent != current.intent {
+            return self.move_phrase(shop, &current.intent, &input.intent, fields);
+        }
         self.edit_intent(shop, &current.intent, false, |doc, v| {
             fields.revision = v;
             doc.upsert_phrase(&fields)
                 .map_err(|e| invalid("phrase", e.0))
         })
+    }
+
+    /// Moves a phrase to another intent with new fields: both intent files change as one
+    /// journaled write, so a crash leaves the phrase in exactly one of them.
+    fn move_phrase(
+        &self,
+        shop: &str,
+        from: &str,
+        to: &str,
+        mut fields: PhraseFields,
+    ) -> Result<u64> {
+        if !valid_id(to) {
+            return Err(invalid(
+                "intent",
+                format!("`{to}` must be 1-64 of [a-z0-9_-]"),
+            ));
+        }
+        let current = self.shop(shop)?;
+        if current.intent(to).is_none() {
+            return Err(CurationError::NotFound(format!(
+                "no intent `{to}` in shop `{shop}`"
+            )));
+        }
+        let version = current.version + 1;
+        fields.revision = version;
+        let (from_path, to_path) = (self.intent_path(shop, from), self.intent_path(shop, to));
+        let read = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map_err(|e| CurationError::Io(format!("reading {}: {e}", p.display())))
+                .and_then(|s| {
+                    IntentDoc::parse(&s).map_err(|e| invalid(&p.display().to_string(), e.0))
+                })
+        };
+        let (mut src, mut dst) = (read(&from_path)?, read(&to_path)?);
+        src.remove_phrase(&fields.id)
+            .map_err(|e| invalid("phrase", e.0))?;
+        src.set_revision(version);
+        dst.upsert_phrase(&fields)
+            .map_err(|e| invalid("phrase", e.0))?;
+        let files = vec![(from_path, src.render()), (to_path, dst.render())];
+        self.commit(
+            shop,
+            version,
+            &format!("move phrase to {to}"),
+            files.into_iter().map(|(p, c)| (p, Some(c))).collect(),
+        )
     }
 
     /// Deletes a phrase, if `base_revision` is still its revision.
@@ -346,7 +588,75 @@ impl Curator {
             doc["policy"][key.as_str()] = toml_edit::value(value.clone());
         }
         doc["revision"] = toml_edit::value(i64::try_from(current.version + 1).unwrap_or(i64::MAX));
-        self.commit(shop, &path, Some(&old), &doc.to_string())
+        self.commit(
+            shop,
+            current.version + 1,
+            "edit policy",
+            vec![(path, Some(doc.to_string()))],
+        )
+    }
+
+    /// Imports a TOML bundle (see [`export_toml`]): every intent in it replaces the shop's
+    /// intent of the same id (or is added), all or nothing, validated like any edit.
+    /// Intents the bundle does not name are left as they are; shop policy is not touched.
+    pub fn import_toml(&self, shop: &str, src: &str) -> Result<u64> {
+        let doc: toml_edit::DocumentMut = src
+            .parse()
+            .map_err(|e| invalid("file", format!("not valid TOML: {e}")))?;
+        let intents = doc
+            .get("intent")
+            .and_then(|i| i.as_array_of_tables())
+            .ok_or_else(|| invalid("file", "no [[intent]] tables: not a huashu bundle"))?;
+        let lock = self.lock(shop);
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.shop(shop)?;
+        let version = current.version + 1;
+        let mut files: Vec<(PathBuf, Option<String>)> = Vec::new();
+        for (n, t) in intents.iter().enumerate() {
+            let id = t
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            if !valid_id(&id) {
+                return Err(invalid(
+                    &format!("intent #{}", n + 1),
+                    format!("id `{id}` must be 1-64 of [a-z0-9_-]"),
+                ));
+            }
+            if files.iter().any(|(p, _)| p.ends_with(format!("{id}.toml"))) {
+                return Err(invalid(
+                    &format!("intent #{}", n + 1),
+                    format!("intent `{id}` appears twice"),
+                ));
+            }
+            let mut table = t.clone();
+            table.remove("id");
+            table.set_position(None);
+            if let Some(phrases) = table
+                .get_mut("phrase")
+                .and_then(|p| p.as_array_of_tables_mut())
+            {
+                for p in phrases.iter_mut() {
+                    p.set_position(None);
+                }
+            }
+            let mut out = toml_edit::DocumentMut::from(table);
+            out["revision"] = toml_edit::value(i64::try_from(version).unwrap_or(i64::MAX));
+            if let Some(phrases) = out
+                .get_mut("phrase")
+                .and_then(|p| p.as_array_of_tables_mut())
+            {
+                for p in phrases.iter_mut() {
+                    p["revision"] = toml_edit::value(i64::try_from(version).unwrap_or(i64::MAX));
+                }
+            }
+            files.push((self.intent_path(shop, &id), Some(out.to_string())));
+        }
+        if files.is_empty() {
+            return Err(invalid("file", "the bundle has no intents"));
+        }
+        self.commit(shop, version, "import TOML bundle", files)
     }
 
     /// Imports a 千牛 quick-phrase sheet, all or nothing. Every row is mapped to an intent
@@ -509,21 +819,14 @@ impl Curator {
             doc.set_revision(version);
             files.push((path, doc.render()));
         }
-        let lexicon = default_lexicon(&self.root).map_err(|e| CurationError::Io(e.to_string()))?;
-        let overlay: Vec<(&Path, &str)> = files
-            .iter()
-            .map(|(p, s)| (p.as_path(), s.as_str()))
-            .collect();
-        load_shop_with(&self.root.join(shop), &lexicon, &overlay)
-            .map_err(|e| invalid("import", e.to_string()))?;
-        store::write_many(&self.root.join(shop), &files)
-            .map_err(|e| CurationError::Io(format!("writing the import: {e}")))?;
-        let r = self
-            .engine
-            .reload_shop(shop)
-            .map_err(|e| CurationError::Io(format!("reloading shop `{shop}`: {e}")))?;
+        let version = self.commit(
+            shop,
+            version,
+            "import 千牛 sheet",
+            files.into_iter().map(|(p, c)| (p, Some(c))).collect(),
+        )?;
         report.applied = true;
-        report.version = Some(r.version);
+        report.version = Some(version);
         Ok(report)
     }
 }
@@ -557,6 +860,50 @@ fn intent_for_row(shop: &Shop, row: &Row) -> (String, String) {
     (id, group.to_string())
 }
 
+/// The shop's intents as one TOML document (a bundle): `[[intent]]` tables holding each
+/// intent file's content (comments included) with its `id`, without `revision` stamps
+/// (those are history, not content).
+pub fn export_toml(root: &Path, shop: &Shop) -> Result<String> {
+    let mut doc = toml_edit::DocumentMut::new();
+    doc.decor_mut().set_prefix(format!(
+        "# huashu phrasebook bundle: shop `{}` ({}), version {}\n",
+        shop.id, shop.name, shop.version
+    ));
+    let mut intents = toml_edit::ArrayOfTables::new();
+    for i in &shop.intents {
+        let path = root
+            .join(&shop.id)
+            .join("intents")
+            .join(format!("{}.toml", i.id));
+        let src = std::fs::read_to_string(&path)
+            .map_err(|e| CurationError::Io(format!("{}: {e}", path.display())))?;
+        let parsed: toml_edit::DocumentMut = src
+            .parse()
+            .map_err(|e| CurationError::Io(format!("{}: {e}", path.display())))?;
+        let mut table = parsed.as_table().clone();
+        table.remove("revision");
+        if let Some(phrases) = table
+            .get_mut("phrase")
+            .and_then(|p| p.as_array_of_tables_mut())
+        {
+            for p in phrases.iter_mut() {
+                p.remove("revision");
+                // Positions come from the source file; in the bundle, order is insertion.
+                p.set_position(None);
+            }
+        }
+        let mut t = toml_edit::Table::new();
+        t.set_position(None);
+        t["id"] = toml_edit::value(i.id.as_str());
+        for (k, v) in table.iter() {
+            t[k] = v.clone();
+        }
+        intents.push(t);
+    }
+    doc["intent"] = toml_edit::Item::ArrayOfTables(intents);
+    Ok(doc.to_string())
+}
+
 /// The shop's phrases as a 千牛 sheet: group = intent label, code, text as written.
 pub fn export_qianniu(shop: &Shop) -> Vec<u8> {
     let rows: Vec<Row> = shop
@@ -572,6 +919,46 @@ pub fn export_qianniu(shop: &Shop) -> Vec<u8> {
         })
         .collect();
     qianniu::write(&rows)
+}
+
+/// One write as recorded in `<shop>/history/<version>.toml`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryEntry {
+    version: u64,
+    time: u64,
+    action: String,
+    file: Vec<HistoryFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HistoryFile {
+    /// Relative to the shop directory.
+    path: String,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+/// A write, as `history` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryItem {
+    pub version: u64,
+    /// Unix seconds.
+    pub time: u64,
+    pub action: String,
+    pub files: Vec<String>,
+}
+
+fn history_path(shop_dir: &Path, version: u64) -> PathBuf {
+    shop_dir
+        .join(crate::phrasebook::HISTORY_DIR)
+        .join(format!("{version:010}.toml"))
+}
+
+fn read_entry(shop_dir: &Path, version: u64) -> Result<HistoryEntry> {
+    let path = history_path(shop_dir, version);
+    let src = std::fs::read_to_string(&path)
+        .map_err(|e| CurationError::Io(format!("reading {}: {e}", path.display())))?;
+    toml::from_str(&src).map_err(|e| CurationError::Io(format!("{}: {e}", path.display())))
 }
 
 /// What an import did or would do.

@@ -77,7 +77,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Import a 千牛 quick-phrase sheet (CSV, UTF-8/BOM/GBK) into a shop, all or nothing.
+    /// Import into a shop, all or nothing: a 千牛 quick-phrase sheet (CSV, UTF-8/BOM/GBK) or,
+    /// for a `.toml` file, a bundle written by `huashu export --format toml`.
     Import {
         #[arg(long, default_value = "demo")]
         shop: String,
@@ -88,7 +89,8 @@ enum Command {
         data: Data,
         file: PathBuf,
     },
-    /// Export a shop's phrases as a 千牛 quick-phrase sheet (UTF-8 CSV with BOM).
+    /// Export a shop: `qianniu` (千牛 quick-phrase sheet, UTF-8 CSV with BOM) or `toml` (one
+    /// bundle of all intents, comments kept).
     Export {
         #[arg(long, default_value = "demo")]
         shop: String,
@@ -366,6 +368,18 @@ fn import(shop: &str, dry_run: bool, data: &Data, file: &std::path::Path) -> Cli
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let engine = std::sync::Arc::new(load(shop, data)?);
     let curator = huashu::curation::Curator::new(engine, &data.phrasebook);
+    if file.extension().is_some_and(|x| x == "toml") {
+        if dry_run {
+            return Err("--dry-run is for 千牛 sheets".into());
+        }
+        let src = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", file.display()))?;
+        let version = curator.import_toml(shop, &src)?;
+        println!(
+            "imported {} into shop {shop}: version {version}",
+            file.display()
+        );
+        return Ok(());
+    }
     let report = curator.import_qianniu(shop, &bytes, dry_run)?;
     println!(
         "{}",
@@ -382,11 +396,14 @@ fn import(shop: &str, dry_run: bool, data: &Data, file: &std::path::Path) -> Cli
 }
 
 fn export(shop: &str, format: &str, out: Option<&std::path::Path>, data: &Data) -> CliResult {
-    if format != "qianniu" {
-        return Err(format!("format `{format}`: only qianniu is supported").into());
-    }
     let engine = load(shop, data)?;
-    let bytes = huashu::curation::export_qianniu(&engine.shop(shop)?);
+    let bytes = match format {
+        "qianniu" => huashu::curation::export_qianniu(&engine.shop(shop)?),
+        "toml" => {
+            huashu::curation::export_toml(&data.phrasebook, &engine.shop(shop)?)?.into_bytes()
+        }
+        other => return Err(format!("format `{other}` must be qianniu or toml").into()),
+    };
     match out {
         Some(path) => {
             std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?

@@ -135,10 +135,29 @@ async fn stale_revisions_conflict_and_deletes_need_the_current_revision() {
         snapshot(&dirs.phrasebook()),
         "refused edits leave the disk byte-identical"
     );
+    // Moving it to another intent: one change, the phrase is in exactly one file after.
+    let (status, moved) = http(
+        srv.addr,
+        "PUT",
+        path,
+        Some(OWNER),
+        Some(json!({"intent": "closing", "text": "在的亲~", "base_revision": r2})),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    let r3 = moved["version"].as_u64().expect("version");
+    let (_, got) = http(srv.addr, "GET", path, Some(OWNER), None).await;
+    assert_eq!(got["intent"], "closing");
+    let in_file = |f: &str| {
+        std::fs::read_to_string(dirs.phrasebook().join(format!("demo/intents/{f}.toml")))
+            .unwrap()
+            .contains("id = \"greeting-x\"")
+    };
+    assert!(!in_file("greeting") && in_file("closing"));
     let (status, _) = http(
         srv.addr,
         "DELETE",
-        &format!("{path}?revision={r2}"),
+        &format!("{path}?revision={r3}"),
         Some(OWNER),
         None,
     )
@@ -337,4 +356,101 @@ async fn intents_examples_and_policy_are_curated_live() {
     )
     .await;
     assert_eq!(status, 422, "a policy value is checked like a phrase: {r}");
+}
+
+#[tokio::test]
+async fn history_lists_writes_and_revert_restores_an_earlier_version() {
+    let dirs = Dirs::new();
+    let srv = start(&dirs).await;
+    let file = dirs.phrasebook().join("demo/intents/closing.toml");
+    let original = std::fs::read(&file).unwrap();
+    let (_, a) = post(
+        &srv,
+        "/v1/shops/demo/phrases",
+        OWNER,
+        json!({"intent": "closing", "id": "closing-h1", "text": "感谢光临~"}),
+    )
+    .await;
+    let v1 = a["version"].as_u64().unwrap();
+    let (_, b) = http(
+        srv.addr,
+        "PUT",
+        "/v1/shops/demo/phrases/closing-h1",
+        Some(OWNER),
+        Some(json!({"text": "感谢光临,欢迎再来~", "base_revision": v1})),
+    )
+    .await;
+    let v2 = b["version"].as_u64().unwrap();
+    let (_, i) = http(
+        srv.addr,
+        "PUT",
+        "/v1/shops/demo/intents/gift_wrap",
+        Some(OWNER),
+        Some(json!({"label": "礼品包装", "examples": ["能包装成礼物吗"]})),
+    )
+    .await;
+    let v3 = i["version"].as_u64().unwrap();
+    let (status, h) = http(srv.addr, "GET", "/v1/shops/demo/history", Some(AGENT), None).await;
+    assert_eq!(status, 200);
+    let versions: Vec<u64> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["version"].as_u64())
+        .collect();
+    assert_eq!(versions, [v3, v2, v1], "{h}");
+    // Back to right after the first write: the edit is undone, the new intent is gone.
+    let (status, r) = post(&srv, "/v1/shops/demo/revert", OWNER, json!({"version": v1})).await;
+    assert_eq!(status, 200, "{r}");
+    let v4 = r["version"].as_u64().unwrap();
+    assert!(v4 > v3, "the version never goes back");
+    let (_, p) = http(
+        srv.addr,
+        "GET",
+        "/v1/shops/demo/phrases/closing-h1",
+        Some(AGENT),
+        None,
+    )
+    .await;
+    assert_eq!(p["text"], "感谢光临~");
+    assert!(
+        !dirs
+            .phrasebook()
+            .join("demo/intents/gift_wrap.toml")
+            .exists()
+    );
+    // Reverting to before the first write restores the file byte for byte.
+    let (status, _) = post(
+        &srv,
+        "/v1/shops/demo/revert",
+        OWNER,
+        json!({"version": v1 - 1}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(std::fs::read(&file).unwrap(), original);
+    // A revert is a write like any other: agents cannot, and it can be reverted.
+    assert_eq!(
+        post(&srv, "/v1/shops/demo/revert", AGENT, json!({"version": v1}))
+            .await
+            .0,
+        403
+    );
+    let (status, r) = post(&srv, "/v1/shops/demo/revert", OWNER, json!({"version": v4})).await;
+    assert_eq!(status, 200, "{r}");
+    let (_, p) = http(
+        srv.addr,
+        "GET",
+        "/v1/shops/demo/phrases/closing-h1",
+        Some(AGENT),
+        None,
+    )
+    .await;
+    assert_eq!(p["text"], "感谢光临~");
+    // Survives a restart: the version is derived from the files and the history.
+    let latest = r["version"].as_u64().unwrap();
+    srv.task.abort();
+    let srv = start(&dirs).await;
+    let (_, list) = http(srv.addr, "GET", "/v1/shops/demo/phrases", Some(AGENT), None).await;
+    assert_eq!(list["version"].as_u64(), Some(latest));
 }

@@ -224,3 +224,57 @@ fn export_then_import_round_trips_into_another_shop() {
     assert_eq!(rows(&sheet), rows(&again));
     assert_eq!(rows(&sheet).len(), demo.phrases().count());
 }
+
+#[test]
+fn toml_bundle_round_trips_into_another_shop() {
+    let dirs = Dirs::new();
+    let shop2 = dirs.phrasebook().join("shop2");
+    std::fs::create_dir_all(shop2.join("intents")).unwrap();
+    std::fs::write(
+        shop2.join("shop.toml"),
+        std::fs::read_to_string(dirs.phrasebook().join("demo/shop.toml")).unwrap(),
+    )
+    .unwrap();
+    for id in huashu::phrasebook::REQUIRED_INTENTS {
+        std::fs::write(shop2.join(format!("intents/{id}.toml")), "label = \"x\"\n").unwrap();
+    }
+    let engine =
+        Arc::new(Engine::load(&Options::new(dirs.phrasebook(), dirs.index())).expect("load"));
+    let curator = Curator::new(engine.clone(), dirs.phrasebook());
+    let bundle =
+        huashu::curation::export_toml(&dirs.phrasebook(), &engine.shop("demo").unwrap()).unwrap();
+    assert!(bundle.contains("[[intent]]") && bundle.contains("[[intent.phrase]]"));
+    curator
+        .import_toml("shop2", &bundle)
+        .expect("import bundle");
+    let again =
+        huashu::curation::export_toml(&dirs.phrasebook(), &engine.shop("shop2").unwrap()).unwrap();
+    let body = |b: &str| {
+        b.lines()
+            .skip_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&bundle), body(&again));
+    // Same suggestions from both shops.
+    for m in ["快递到哪了", "能便宜点吗", "收到是坏的"] {
+        let ids = |s: &str| {
+            engine
+                .suggest(s, None, m)
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|i| i.phrase_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids("demo"), ids("shop2"), "{m}");
+    }
+    // A bundle with a bad intent changes nothing.
+    let before = std::fs::read(shop2.join("intents/greeting.toml")).unwrap();
+    let bad = bundle.replacen("[[intent]]\nid = \"", "[[intent]]\nid = \"../", 1);
+    assert!(curator.import_toml("shop2", &bad).is_err());
+    assert_eq!(
+        std::fs::read(shop2.join("intents/greeting.toml")).unwrap(),
+        before
+    );
+}

@@ -294,6 +294,11 @@ async fn restart_reuses_the_index_and_a_deleted_index_is_rebuilt() {
     let srv = start(&dirs).await;
     assert_eq!(health(srv.addr).await.1["shops"][0]["index"], "built");
     srv.task.abort();
+    // meta.json deleted: the index counts as missing and is built again.
+    std::fs::remove_file(dirs.index().join("demo/meta.json")).expect("delete meta.json");
+    let srv = start(&dirs).await;
+    assert_eq!(health(srv.addr).await.1["shops"][0]["index"], "built");
+    srv.task.abort();
     // A damaged index is moved aside and rebuilt, not a crash loop.
     std::fs::write(dirs.index().join("demo/meta.json"), b"{ truncated").expect("damage");
     let srv = start(&dirs).await;

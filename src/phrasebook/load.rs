@@ -145,7 +145,7 @@ pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
 pub fn load_shop_with(
     dir: &Path,
     default_lexicon: &Source,
-    overlay: &[(&Path, &str)],
+    overlay: &[(&Path, Option<&str>)],
 ) -> Result<Shop> {
     let (shop, findings) = read_shop_with(dir, default_lexicon, overlay)?;
     if let Some(f) = findings
@@ -167,11 +167,11 @@ fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>
 fn read_shop_with(
     dir: &Path,
     default_lexicon: &Source,
-    overlay: &[(&Path, &str)],
+    overlay: &[(&Path, Option<&str>)],
 ) -> Result<(Shop, Vec<Finding>)> {
     let read = |path: &Path| match overlay.iter().find(|(p, _)| *p == path) {
-        Some((_, src)) => Ok(src.to_string()),
-        None => read(path),
+        Some((_, Some(src))) => Ok(src.to_string()),
+        _ => read(path),
     };
     let id = dir
         .file_name()
@@ -198,14 +198,25 @@ fn read_shop_with(
     policy.insert("shop".to_string(), raw.name.clone());
 
     let intents_dir = dir.join("intents");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&intents_dir)
-        .map_err(|e| Error::io(format!("reading {}", intents_dir.display()), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    for (p, _) in overlay {
-        if p.parent() == Some(intents_dir.as_path()) && !files.iter().any(|f| f == p) {
-            files.push(p.to_path_buf());
+    // A missing intents directory is a shop with no intents (the required-intent check
+    // names what is missing); a new shop's intents arrive in the overlay.
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&intents_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(format!("reading {}", intents_dir.display()), e)),
+    };
+    for (p, content) in overlay {
+        match content {
+            Some(_)
+                if p.parent() == Some(intents_dir.as_path()) && !files.iter().any(|f| f == p) =>
+            {
+                files.push(p.to_path_buf());
+            }
+            None => files.retain(|f| f != p),
+            _ => {}
         }
     }
     files.sort();
@@ -266,6 +277,7 @@ fn read_shop_with(
         .iter()
         .flat_map(|i| std::iter::once(i.revision).chain(i.phrases.iter().map(|p| p.revision)))
         .chain(raw.revision)
+        .chain(history_versions(dir))
         .max()
         .unwrap_or(0);
     let shop = Shop {
@@ -280,6 +292,16 @@ fn read_shop_with(
         dir: dir.to_path_buf(),
     };
     Ok((shop, findings))
+}
+
+/// Versions recorded in `<shop>/history/` (file stems are versions): a revert restores old
+/// revisions into the files, and the version must still never go back.
+fn history_versions(dir: &Path) -> impl Iterator<Item = u64> {
+    std::fs::read_dir(dir.join(super::HISTORY_DIR))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.path().file_stem()?.to_str()?.parse::<u64>().ok())
 }
 
 /// A compliance finding in a phrasebook file.

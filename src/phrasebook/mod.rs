@@ -20,6 +20,9 @@ use std::path::PathBuf;
 
 use crate::render::Template;
 
+/// Where a shop keeps one file per write: what changed, before and after.
+pub const HISTORY_DIR: &str = "history";
+
 /// Intents every shop must have: the five the product promises to recognise.
 pub const REQUIRED_INTENTS: [&str; 5] = [
     "greeting",

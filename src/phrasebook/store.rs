@@ -11,8 +11,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 
+/// Fault injection for the crash test's negative control: with
+/// `HUASHU_FAULT_NONATOMIC_WRITES=1` in the environment, writes go in place, in small
+/// fsynced chunks with a pause after each (a slow disk) — exactly what this module exists
+/// to prevent — so the test can show it would catch a torn file. Never set it elsewhere.
+fn nonatomic_fault() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("HUASHU_FAULT_NONATOMIC_WRITES").is_some_and(|v| v == "1"))
+}
+
+fn write_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    for chunk in bytes.chunks(256) {
+        f.write_all(chunk)?;
+        f.sync_data()?;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if nonatomic_fault() {
+        return write_in_place(path, bytes);
+    }
     let dir = parent(path);
     let name = path
         .file_name()
@@ -76,14 +98,16 @@ struct Journal {
 struct JournalFile {
     /// Relative to the shop directory.
     path: String,
-    content: String,
+    /// The new content; absent: the file is removed.
+    content: Option<String>,
 }
 
 /// Writes several files of one shop as one change: the new contents go into a journal
 /// (atomically, durably) first, then each file is written atomically, then the journal is
 /// removed. A crash leaves either no journal (nothing or everything applied) or a complete
-/// journal that [`recover`] applies at the next start. Paths must be inside `shop_dir`.
-pub fn write_many(shop_dir: &Path, files: &[(PathBuf, String)]) -> std::io::Result<()> {
+/// journal that [`recover`] applies at the next start. Paths must be inside `shop_dir`; a
+/// `None` content removes the file.
+pub fn write_many(shop_dir: &Path, files: &[(PathBuf, Option<String>)]) -> std::io::Result<()> {
     let mut journal = Journal {
         file: Vec::with_capacity(files.len()),
     };
@@ -121,10 +145,16 @@ fn apply_journal(shop_dir: &Path, journal: &Journal) -> std::io::Result<()> {
             )));
         }
         let target = shop_dir.join(rel);
-        if let Some(parent) = target.parent() {
-            create_dir_durable(parent)?;
+        match &f.content {
+            Some(content) => {
+                if let Some(parent) = target.parent() {
+                    create_dir_durable(parent)?;
+                }
+                write_atomic(&target, content.as_bytes())?;
+            }
+            None if target.exists() => remove_durable(&target)?,
+            None => {}
         }
-        write_atomic(&target, f.content.as_bytes())?;
     }
     Ok(())
 }
@@ -214,8 +244,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let shop = dir.path();
         let files = vec![
-            (shop.join("intents/a.toml"), "a = 1\n".to_string()),
-            (shop.join("shop.toml"), "x = \"\\\"q\\\"\"\n".to_string()),
+            (shop.join("intents/a.toml"), Some("a = 1\n".to_string())),
+            (
+                shop.join("shop.toml"),
+                Some("x = \"\\\"q\\\"\"\n".to_string()),
+            ),
         ];
         write_many(shop, &files).unwrap();
         assert_eq!(
@@ -227,7 +260,7 @@ mod tests {
         let journal = Journal {
             file: vec![JournalFile {
                 path: "intents/b.toml".into(),
-                content: "b = 2\n".into(),
+                content: Some("b = 2\n".into()),
             }],
         };
         std::fs::write(shop.join(JOURNAL), toml::to_string(&journal).unwrap()).unwrap();
@@ -241,13 +274,16 @@ mod tests {
         let evil = Journal {
             file: vec![JournalFile {
                 path: "../evil".into(),
-                content: String::new(),
+                content: Some(String::new()),
             }],
         };
         std::fs::write(shop.join(JOURNAL), toml::to_string(&evil).unwrap()).unwrap();
         assert!(recover(shop).is_err());
         assert!(!dir.path().parent().unwrap().join("evil").exists());
-        assert!(write_many(shop, &[(PathBuf::from("/tmp/elsewhere"), String::new())]).is_err());
+        assert!(write_many(shop, &[(PathBuf::from("/tmp/elsewhere"), None)]).is_err());
+        // None removes.
+        write_many(shop, &[(shop.join("intents/a.toml"), None)]).unwrap();
+        assert!(!shop.join("intents/a.toml").exists());
     }
 
     #[test]

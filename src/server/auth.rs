@@ -189,6 +189,57 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// The token table of a running service: re-read from its access file when the file
+/// changes (checked on a miss), so `huashu token add` takes effect without a restart.
+#[derive(Debug)]
+pub struct LiveAccess {
+    path: Option<std::path::PathBuf>,
+    state: std::sync::RwLock<(Access, Option<std::time::SystemTime>)>,
+}
+
+impl LiveAccess {
+    pub fn fixed(access: Access) -> Self {
+        LiveAccess {
+            path: None,
+            state: std::sync::RwLock::new((access, None)),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok(LiveAccess {
+            path: Some(path.to_path_buf()),
+            state: std::sync::RwLock::new((Access::load(path)?, mtime)),
+        })
+    }
+
+    /// What `token` grants. An unknown token re-reads the access file if it changed since
+    /// it was last read; a file that no longer parses keeps the table as it was.
+    pub fn check(&self, token: &str) -> Option<Grant> {
+        if let Some(g) = self
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .check(token)
+        {
+            return Some(g.clone());
+        }
+        let path = self.path.as_ref()?;
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if mtime != state.1 {
+            match Access::load(path) {
+                Ok(fresh) => *state = (fresh, mtime),
+                Err(e) => {
+                    tracing::warn!(error = %e, "access file changed but does not load; keeping the old one")
+                }
+            }
+        }
+        state.0.check(token).cloned()
+    }
+}
+
 /// A new random token: 32 lowercase hex characters from the OS's random source.
 pub fn new_token() -> Result<String> {
     let mut bytes = [0u8; 16];

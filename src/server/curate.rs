@@ -542,3 +542,82 @@ pub async fn export(
         Err(_) => error(StatusCode::NOT_FOUND, "not_found", "no such shop"),
     }
 }
+
+pub async fn history(
+    State(state): State<Arc<AppState>>,
+    Path(shop): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers, &shop) {
+        return *r;
+    }
+    let curator = state.curator.clone();
+    let s = shop.clone();
+    let r = tokio::task::spawn_blocking(move || curator.history(&s, 200)).await;
+    match r {
+        Ok(Ok(items)) => Json(json!({
+            "shop": shop,
+            "history": items.iter().map(|h| json!({"version": h.version, "time": h.time, "action": h.action, "files": h.files})).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Ok(Err(e)) => respond(curation_error(e)),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevertBody {
+    version: u64,
+}
+
+pub async fn revert(
+    State(state): State<Arc<AppState>>,
+    Path(shop): Path<String>,
+    headers: HeaderMap,
+    b: Result<Json<RevertBody>, JsonRejection>,
+) -> Response {
+    if let Err(r) = owner(&state, &headers, &shop) {
+        return *r;
+    }
+    let b = match body(b) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let s = shop.clone();
+    write(state, &headers, shop, move |c| {
+        let version = c.revert(&s, b.version)?;
+        Ok((200, json!({"reverted_to": b.version, "version": version})))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopBody {
+    name: String,
+    /// An existing shop to copy intents and policy from.
+    from: Option<String>,
+}
+
+/// Creates a shop at run time (owner token of the new shop, from the access file).
+pub async fn create_shop(
+    State(state): State<Arc<AppState>>,
+    Path(shop): Path<String>,
+    headers: HeaderMap,
+    b: Result<Json<ShopBody>, JsonRejection>,
+) -> Response {
+    if let Err(r) = owner(&state, &headers, &shop) {
+        return *r;
+    }
+    let b = match body(b) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let s = shop.clone();
+    write(state, &headers, shop, move |c| {
+        let version = c.create_shop(&s, &b.name, b.from.as_deref())?;
+        Ok((201, json!({"shop": s, "version": version})))
+    })
+    .await
+}

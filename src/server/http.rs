@@ -39,7 +39,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/shops/{shop}/intents/{intent}",
             axum::routing::put(super::curate::put_intent),
         )
+        .route("/v1/shops/{shop}", post(super::curate::create_shop))
         .route("/v1/shops/{shop}/import", post(super::curate::import))
+        .route("/v1/shops/{shop}/history", get(super::curate::history))
+        .route("/v1/shops/{shop}/revert", post(super::curate::revert))
         .route("/v1/shops/{shop}/export", get(super::curate::export))
         .route(
             "/v1/shops/{shop}/policy",
@@ -77,7 +80,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Grant, Box<Resp
             .and_then(|v| v.to_str().ok()),
     );
     match token.and_then(|t| state.access.check(t)) {
-        Some(grant) => Ok(grant.clone()),
+        Some(grant) => Ok(grant),
         None => Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -79,7 +79,7 @@ pub struct AppState {
     pub curator: Arc<crate::curation::Curator>,
     /// Answers of writes by (shop, idempotency key), so a retried write is not applied twice.
     idempotent: std::sync::Mutex<curate::Replays>,
-    pub access: Access,
+    pub access: auth::LiveAccess,
     pub hub: hub::Hub,
     work: Arc<Semaphore>,
     push_queue: usize,
@@ -118,7 +118,7 @@ pub async fn start(config: Config) -> Result<Running> {
                     ),
                 });
             }
-            (Access::load(path)?, None)
+            (auth::LiveAccess::from_file(path)?, None)
         }
         None => {
             let shop = "demo";
@@ -141,7 +141,7 @@ pub async fn start(config: Config) -> Result<Running> {
             let mut access = Access::default();
             access.insert(&agent, shop, Role::Agent);
             access.insert(&owner, shop, Role::Owner);
-            (access, Some((agent, owner)))
+            (auth::LiveAccess::fixed(access), Some((agent, owner)))
         }
     };
     let engine = Arc::new(engine);

@@ -51,8 +51,7 @@ pub async fn upgrade(
     let offered = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok());
-    let grant =
-        auth::ws_token(offered, q.token.as_deref()).and_then(|t| state.access.check(t).cloned());
+    let grant = auth::ws_token(offered, q.token.as_deref()).and_then(|t| state.access.check(t));
     let Some(grant) = grant else {
         return (
             StatusCode::UNAUTHORIZED,
