@@ -148,6 +148,26 @@ async fn write(
     respond(answer)
 }
 
+/// The prologue of every write with a JSON body: owner token of the shop, body parsed,
+/// then `f` runs as a [`write`].
+async fn owner_write<T: Send + 'static>(
+    state: Arc<AppState>,
+    headers: &HeaderMap,
+    shop: String,
+    b: Result<Json<T>, JsonRejection>,
+    f: impl FnOnce(&Curator, &str, T) -> Result<(u16, Value), CurationError> + Send + 'static,
+) -> Response {
+    if let Err(r) = owner(&state, headers, &shop) {
+        return *r;
+    }
+    let b = match body(b) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let s = shop.clone();
+    write(state, headers, shop, move |c| f(c, &s, b)).await
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     intent: Option<String>,
@@ -270,22 +290,14 @@ pub async fn create_phrase(
     headers: HeaderMap,
     b: Result<Json<PhraseBody>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = owner(&state, &headers, &shop) {
-        return *r;
-    }
-    let b = match body(b) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    if b.intent.is_empty() {
-        return respond(curation_error(CurationError::Invalid {
-            field: "intent".into(),
-            message: "required".into(),
-        }));
-    }
-    let s = shop.clone();
-    write(state, &headers, shop, move |c| {
-        let (id, version) = c.create_phrase(&s, b.input())?;
+    owner_write(state, &headers, shop, b, |c, shop, b| {
+        if b.intent.is_empty() {
+            return Err(CurationError::Invalid {
+                field: "intent".into(),
+                message: "required".into(),
+            });
+        }
+        let (id, version) = c.create_phrase(shop, b.input())?;
         Ok((201, json!({"id": id, "version": version})))
     })
     .await
@@ -297,22 +309,14 @@ pub async fn update_phrase(
     headers: HeaderMap,
     b: Result<Json<PhraseBody>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = owner(&state, &headers, &shop) {
-        return *r;
-    }
-    let b = match body(b) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let Some(base) = b.base_revision else {
-        return respond(curation_error(CurationError::Invalid {
-            field: "base_revision".into(),
-            message: "required: the revision this edit is based on".into(),
-        }));
-    };
-    let s = shop.clone();
-    write(state, &headers, shop, move |c| {
-        let version = c.update_phrase(&s, &id, base, b.input())?;
+    owner_write(state, &headers, shop, b, move |c, shop, b| {
+        let Some(base) = b.base_revision else {
+            return Err(CurationError::Invalid {
+                field: "base_revision".into(),
+                message: "required: the revision this edit is based on".into(),
+            });
+        };
+        let version = c.update_phrase(shop, &id, base, b.input())?;
         Ok((200, json!({"id": id, "version": version})))
     })
     .await
@@ -387,22 +391,14 @@ pub async fn put_intent(
     headers: HeaderMap,
     b: Result<Json<IntentBody>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = owner(&state, &headers, &shop) {
-        return *r;
-    }
-    let b = match body(b) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let s = shop.clone();
-    write(state, &headers, shop, move |c| {
+    owner_write(state, &headers, shop, b, move |c, shop, b| {
         let input = IntentInput {
             label: b.label,
             description: b.description,
             stages: b.stages,
             examples: b.examples,
         };
-        let version = c.put_intent(&s, &intent, b.base_revision, input)?;
+        let version = c.put_intent(shop, &intent, b.base_revision, input)?;
         Ok((200, json!({"intent": intent, "version": version})))
     })
     .await
@@ -428,35 +424,27 @@ pub async fn put_policy(
     headers: HeaderMap,
     b: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = owner(&state, &headers, &shop) {
-        return *r;
-    }
-    let b = match body(b) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let mut values = Vec::new();
-    for (k, v) in b {
-        let value: toml_edit::Value = match &v {
-            Value::String(s) => s.as_str().into(),
-            Value::Bool(x) => (*x).into(),
-            Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default().into(),
-            Value::Number(n) => n.as_f64().unwrap_or_default().into(),
-            Value::Array(items) if items.iter().all(Value::is_string) => {
-                toml_edit::Value::Array(items.iter().filter_map(Value::as_str).collect())
-            }
-            _ => {
-                return respond(curation_error(CurationError::Invalid {
-                    field: format!("policy.{k}"),
-                    message: "must be a string, number, boolean or list of strings".into(),
-                }));
-            }
-        };
-        values.push((k, value));
-    }
-    let s = shop.clone();
-    write(state, &headers, shop, move |c| {
-        let version = c.put_policy(&s, &values)?;
+    owner_write(state, &headers, shop, b, |c, shop, b| {
+        let mut values = Vec::new();
+        for (k, v) in b {
+            let value: toml_edit::Value = match &v {
+                Value::String(s) => s.as_str().into(),
+                Value::Bool(x) => (*x).into(),
+                Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default().into(),
+                Value::Number(n) => n.as_f64().unwrap_or_default().into(),
+                Value::Array(items) if items.iter().all(Value::is_string) => {
+                    toml_edit::Value::Array(items.iter().filter_map(Value::as_str).collect())
+                }
+                _ => {
+                    return Err(CurationError::Invalid {
+                        field: format!("policy.{k}"),
+                        message: "must be a string, number, boolean or list of strings".into(),
+                    });
+                }
+            };
+            values.push((k, value));
+        }
+        let version = c.put_policy(shop, &values)?;
         Ok((200, json!({"version": version})))
     })
     .await
@@ -577,16 +565,8 @@ pub async fn revert(
     headers: HeaderMap,
     b: Result<Json<RevertBody>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = owner(&state, &headers, &shop) {
-        return *r;
-    }
-    let b = match body(b) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let s = shop.clone();
-    write(state, &headers, shop, move |c| {
-        let version = c.revert(&s, b.version)?;
+    owner_write(state, &headers, shop, b, |c, shop, b| {
+        let version = c.revert(shop, b.version)?;
         Ok((200, json!({"reverted_to": b.version, "version": version})))
     })
     .await
@@ -607,17 +587,9 @@ pub async fn create_shop(
     headers: HeaderMap,
     b: Result<Json<ShopBody>, JsonRejection>,
 ) -> Response {
-    if let Err(r) = owner(&state, &headers, &shop) {
-        return *r;
-    }
-    let b = match body(b) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let s = shop.clone();
-    write(state, &headers, shop, move |c| {
-        let version = c.create_shop(&s, &b.name, b.from.as_deref())?;
-        Ok((201, json!({"shop": s, "version": version})))
+    owner_write(state, &headers, shop, b, |c, shop, b| {
+        let version = c.create_shop(shop, &b.name, b.from.as_deref())?;
+        Ok((201, json!({"shop": shop, "version": version})))
     })
     .await
 }
