@@ -23,6 +23,8 @@ pub struct View {
     pub vars: BTreeMap<String, String>,
     pub order_state: OrderState,
     pub sent: Vec<String>,
+    /// Primary intent of the buyer's last message the engine was sure about.
+    pub last_intent: Option<String>,
 }
 
 /// A `context` update: `Some` values replace, `None` leaves as is.
@@ -102,9 +104,22 @@ impl Store {
         });
     }
 
-    /// Remembers what was suggested, to recognise it in a later agent message.
-    pub fn suggested(&self, shop: &str, conv: &str, items: Vec<(String, String)>, now: Instant) {
-        self.with(shop, conv, now, |c| c.last_suggested = items);
+    /// Remembers what was suggested (to recognise it in a later agent message) and the
+    /// message's intent when the engine was sure of it.
+    pub fn suggested(
+        &self,
+        shop: &str,
+        conv: &str,
+        items: Vec<(String, String)>,
+        intent: Option<String>,
+        now: Instant,
+    ) {
+        self.with(shop, conv, now, |c| {
+            c.last_suggested = items;
+            if intent.is_some() {
+                c.view.last_intent = intent;
+            }
+        });
     }
 
     /// Records a message the agent sent. `phrase_id` is the phrase the front end says it
@@ -220,11 +235,13 @@ mod tests {
     fn recognises_sent_suggestion() {
         let s = Store::new(10, Duration::from_secs(60));
         let t = Instant::now();
-        s.suggested(
-            "a",
-            "c",
-            vec![("p1".into(), "您好".into()), ("p2".into(), "稍等".into())],
-            t,
+        let items = || vec![("p1".into(), "您好".into()), ("p2".into(), "稍等".into())];
+        s.suggested("a", "c", items(), Some("greeting".into()), t);
+        s.suggested("a", "c", items(), None, t);
+        assert_eq!(
+            s.view("a", "c", t).last_intent.as_deref(),
+            Some("greeting"),
+            "an unsure message keeps the last intent"
         );
         let cases: &[(&str, Option<&str>, Option<&str>)] = &[
             (" 稍等 ", None, Some("p2")),

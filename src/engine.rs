@@ -384,7 +384,10 @@ impl Engine {
         };
         let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
         let normalized = normalize(&message);
-        let detection = l.classifier.detect(&self.text, &normalized);
+        let mut detection = l.classifier.detect(&self.text, &normalized);
+        if let Some(last) = &view.last_intent {
+            l.classifier.apply_context(&mut detection, last);
+        }
 
         // Intent probabilities as candidates see them. When abstaining, the clarifying
         // replies of `unknown` lead and the best guesses follow at a discount.
@@ -505,7 +508,9 @@ impl Engine {
                 .iter()
                 .map(|s| (s.phrase_id.clone(), s.text.clone()))
                 .collect();
-            self.conversations.suggested(shop, c, memo, Instant::now());
+            let sure = (!detection.abstained).then(|| detection.primary().to_string());
+            self.conversations
+                .suggested(shop, c, memo, sure, Instant::now());
         }
         Ok(Suggestions {
             intents: detection.intents,

@@ -113,12 +113,91 @@ pub struct Report {
     pub latency_p99: Duration,
 }
 
-/// Runs every row through the engine (no conversation memory) and scores it.
-pub fn evaluate(engine: &Engine, shop: &str, rows: &[Labeled]) -> Result<Report> {
+/// Whole conversations, for replaying the turns before a labeled message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sessions {
+    /// Per session: (row, speaker is the buyer, text), in row order.
+    turns: HashMap<String, Vec<(u64, bool, String)>>,
+}
+
+/// Reads a sessions TSV with a header and the columns `session`, `row`, `speaker`
+/// (`buyer`/`agent`), `text`.
+pub fn read_sessions(src: &str, label: &str) -> Result<Sessions> {
+    let mut lines = src.lines().enumerate();
+    let header: Vec<&str> = lines
+        .next()
+        .map(|(_, h)| h.split('\t').map(str::trim).collect())
+        .unwrap_or_default();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| Error::Invalid {
+                field: "sessions file",
+                message: format!("{label}:1: header lacks column `{name}`"),
+            })
+    };
+    let (cs, cr, cp, ct) = (col("session")?, col("row")?, col("speaker")?, col("text")?);
+    let mut out = Sessions::default();
+    for (n, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        let get = |i: usize| {
+            f.get(i).copied().ok_or_else(|| Error::Invalid {
+                field: "sessions file",
+                message: format!("{label}:{}: expected {} columns", n + 1, header.len()),
+            })
+        };
+        let row: u64 = get(cr)?.trim().parse().map_err(|_| Error::Invalid {
+            field: "sessions file",
+            message: format!("{label}:{}: row is not a number", n + 1),
+        })?;
+        out.turns
+            .entry(get(cs)?.trim().to_string())
+            .or_default()
+            .push((row, get(cp)?.trim() == "buyer", get(ct)?.to_string()));
+    }
+    for turns in out.turns.values_mut() {
+        turns.sort_by_key(|t| t.0);
+    }
+    Ok(out)
+}
+
+/// Runs every row through the engine and scores it. With `context`, each row whose id is
+/// `<corpus>:<session>:<row>` first has its session's earlier turns replayed through a fresh
+/// conversation (buyer turns as messages, agent turns as agent messages), so it is judged as
+/// it would be live.
+pub fn evaluate(
+    engine: &Engine,
+    shop: &str,
+    rows: &[Labeled],
+    context: Option<&Sessions>,
+) -> Result<Report> {
     let mut predictions = Vec::with_capacity(rows.len());
     let mut latencies = Vec::with_capacity(rows.len());
-    for row in rows {
-        let s = engine.suggest(shop, None, &row.text)?;
+    for (i, row) in rows.iter().enumerate() {
+        let conversation = format!("eval-{i}");
+        let mut conv = None;
+        if let Some(sessions) = context {
+            let mut parts = row.id.rsplitn(3, ':');
+            let (at, session) = (
+                parts.next().and_then(|r| r.parse::<u64>().ok()),
+                parts.next(),
+            );
+            if let (Some(at), Some(turns)) = (at, session.and_then(|s| sessions.turns.get(s))) {
+                for (_, buyer, text) in turns.iter().filter(|t| t.0 < at) {
+                    if *buyer {
+                        engine.suggest(shop, Some(&conversation), text)?;
+                    } else {
+                        engine.agent_message(shop, &conversation, text, None)?;
+                    }
+                }
+            }
+            conv = Some(conversation.as_str());
+        }
+        let s = engine.suggest(shop, conv, &row.text)?;
         latencies.push(s.elapsed);
         let primary = s
             .intents
@@ -259,6 +338,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no intent"), "{e}");
+    }
+
+    #[test]
+    fn reads_sessions_in_row_order() {
+        let s = read_sessions("session\trow\tspeaker\ttext\na\t2\tagent\t您好\na\t1\tbuyer\t在吗\nb\t1\tbuyer\t到哪了\n", "s.tsv").unwrap();
+        assert_eq!(
+            s.turns["a"],
+            [
+                (1, true, "在吗".to_string()),
+                (2, false, "您好".to_string())
+            ]
+        );
+        assert!(
+            read_sessions("session\trow\ttext\n", "s.tsv")
+                .unwrap_err()
+                .to_string()
+                .contains("speaker")
+        );
+        assert!(read_sessions("session\trow\tspeaker\ttext\na\tx\tbuyer\tt\n", "s.tsv").is_err());
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Detection {
     /// Full distribution over [`Classifier::labels`], combined over the confident clauses
     /// (all zeros when abstaining on a message with no confident clause).
     pub distribution: Vec<f32>,
+    /// Per label, the highest probability any clause gave it: what the model leaned to
+    /// even when it abstained.
+    pub guesses: Vec<f32>,
 }
 
 impl Detection {
@@ -75,6 +78,12 @@ const LEARNING_RATE: f32 = 0.5;
 const L2: f32 = 1e-4;
 /// Intents that are politeness around the real content when a message has more.
 const FILLER: [(&str, f32); 3] = [("greeting", 1.0), ("closing", 0.7), (UNKNOWN_INTENT, 1.0)];
+/// Context applies when the model gave the conversation's last intent at least this much.
+const CONTEXT_LEAN: f32 = 0.25;
+/// …and was not this sure the message is a bare confirmation.
+const CONTEXT_UNKNOWN_MAX: f32 = 0.2;
+/// What the context adds to the lean.
+const CONTEXT_BONUS: f32 = 0.3;
 /// Intents below this combined share are not listed.
 const LIST_FLOOR: f32 = 0.12;
 const MAX_LISTED: usize = 4;
@@ -244,6 +253,7 @@ impl Classifier {
                 intents,
                 abstained: true,
                 distribution: vec![0.0; k],
+                guesses,
             };
         }
         for c in &mut combined {
@@ -259,7 +269,45 @@ impl Classifier {
             intents,
             abstained: false,
             distribution: combined,
+            guesses,
         }
+    }
+
+    /// Reads an abstained message in the context of the conversation's last intent: a
+    /// fragment such as 那要多久 or 还没到呢 after a logistics exchange is logistics. It
+    /// applies only when the model leaned towards that intent at all (≥ `CONTEXT_LEAN`) and
+    /// did not see a bare confirmation (`unknown` below `CONTEXT_UNKNOWN_MAX`), so 对 or 嗯
+    /// stay `unknown`. Returns whether the detection changed.
+    pub fn apply_context(&self, d: &mut Detection, last_intent: &str) -> bool {
+        if !d.abstained {
+            return false;
+        }
+        let Some(li) = self.labels.iter().position(|l| l == last_intent) else {
+            return false;
+        };
+        let unknown = self.labels.iter().position(|l| l == UNKNOWN_INTENT);
+        let p_unknown = unknown.map_or(0.0, |u| d.guesses[u]);
+        let lean = d.guesses[li];
+        if lean < CONTEXT_LEAN || p_unknown >= CONTEXT_UNKNOWN_MAX {
+            return false;
+        }
+        let confidence = (lean + CONTEXT_BONUS).min(0.95);
+        let mut intents = vec![Scored {
+            intent: last_intent.to_string(),
+            confidence,
+        }];
+        intents.extend(
+            self.ranked(&d.guesses)
+                .into_iter()
+                .filter(|s| s.intent != UNKNOWN_INTENT && s.intent != last_intent)
+                .take(2),
+        );
+        let mut distribution = vec![0.0; self.labels.len()];
+        distribution[li] = confidence;
+        d.intents = intents;
+        d.abstained = false;
+        d.distribution = distribution;
+        true
     }
 
     /// Labels by decreasing probability, above the listing floor; ties by label.
@@ -491,6 +539,45 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].confidence >= w[1].confidence)
         );
+    }
+
+    #[test]
+    fn context_reads_fragments_but_not_confirmations() {
+        let m = Classifier::train(
+            text(),
+            &[
+                (
+                    "logistics",
+                    &s(&[
+                        "快递到哪了",
+                        "物流怎么不动了",
+                        "还没到",
+                        "到哪里了",
+                        "几天能到",
+                    ]),
+                ),
+                ("shipping", &s(&["什么时候发货", "今天能发吗", "几号发货"])),
+                ("closing", &s(&["谢谢", "好的", "拜拜"])),
+                ("unknown", &s(&["对", "嗯", "是的", "对的"])),
+            ],
+            Thresholds {
+                min_confidence: 0.995,
+                min_margin: 0.99,
+            },
+        );
+        let mut frag = detect(&m, "那还要多久能到呢");
+        assert!(frag.abstained, "{:?}", frag.intents);
+        assert!(m.apply_context(&mut frag, "logistics"));
+        assert_eq!(frag.primary(), "logistics");
+        let mut yes = detect(&m, "对");
+        assert!(
+            !m.apply_context(&mut yes, "logistics"),
+            "a bare confirmation stays unknown: {:?}",
+            yes.guesses
+        );
+        let mut confident = detect(&m, "谢谢");
+        confident.abstained = false;
+        assert!(!m.apply_context(&mut confident, "logistics"));
     }
 
     #[test]

@@ -72,6 +72,10 @@ enum Command {
         /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Sessions TSV (`session`, `row`, `speaker`, `text`): replay each row's earlier
+        /// turns through the conversation memory first.
+        #[arg(long)]
+        context: Option<PathBuf>,
         #[command(flatten)]
         data: Data,
         #[arg(required = true)]
@@ -198,9 +202,10 @@ fn main() -> ExitCode {
         Command::Eval {
             shop,
             json,
+            context,
             data,
             files,
-        } => eval(&shop, json, &data, &files),
+        } => eval(&shop, json, context.as_deref(), &data, &files),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -320,6 +325,7 @@ fn check(
 fn eval(
     shop: &str,
     json: bool,
+    context: Option<&std::path::Path>,
     data: &Data,
     files: &[PathBuf],
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -329,7 +335,14 @@ fn eval(
         let src = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
         rows.extend(huashu::eval::read_labeled(&src, &f.display().to_string())?);
     }
-    let r = huashu::eval::evaluate(&engine, shop, &rows)?;
+    let sessions = match context {
+        Some(p) => {
+            let src = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Some(huashu::eval::read_sessions(&src, &p.display().to_string())?)
+        }
+        None => None,
+    };
+    let r = huashu::eval::evaluate(&engine, shop, &rows, sessions.as_ref())?;
     if json {
         println!("{}", serde_json::to_string(&protocol::eval_body(&r))?);
         return Ok(());
