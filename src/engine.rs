@@ -19,7 +19,7 @@ use crate::compliance::Report;
 use crate::conversation::{self, ContextUpdate, View};
 use crate::index::{Opened, ShopIndex, phrase_key};
 use crate::intent::{Classifier, Scored, Thresholds};
-use crate::phrasebook::{Phrase, Shop, UNKNOWN_INTENT, load_root};
+use crate::phrasebook::{OrderState, Phrase, Shop, UNKNOWN_INTENT, load_root};
 use crate::rank::{Candidate, rank};
 use crate::text::{Text, normalize};
 use crate::{Error, Result};
@@ -384,6 +384,18 @@ impl Engine {
         };
         let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
         let normalized = normalize(&message);
+        let fresh = crate::extract::extract(&normalized).vars();
+        // A parcel with a tracking number has shipped: with no order state from the front
+        // end, that is the state phrases are gated on.
+        let order_state = match view.order_state {
+            OrderState::None
+                if fresh.iter().any(|(k, _)| *k == "tracking_no")
+                    || view.vars.contains_key("tracking_no") =>
+            {
+                OrderState::Shipped
+            }
+            s => s,
+        };
         let mut detection = l.classifier.detect(&self.text, &normalized);
         if let Some(last) = &view.last_intent {
             l.classifier.apply_context(&mut detection, last);
@@ -417,7 +429,7 @@ impl Engine {
             if let Some(list) = l.by_intent.get(*intent) {
                 pool.extend(
                     list.iter()
-                        .filter(|&&i| l.phrases[i].allowed_in(view.order_state))
+                        .filter(|&&i| l.phrases[i].allowed_in(order_state))
                         .take(PER_INTENT),
                 );
             }
@@ -425,16 +437,32 @@ impl Engine {
         pool.sort_unstable();
         pool.dedup();
 
+        // What the buyer just wrote wins over what the conversation knew; both over policy.
+        if let Some(c) = conversation
+            && !fresh.is_empty()
+        {
+            let update = ContextUpdate {
+                vars: fresh
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                order_state: None,
+            };
+            self.conversations.update(shop, c, update, started);
+        }
         let lookup = |name: &str| -> Option<&str> {
-            view.vars
-                .get(name)
+            fresh
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+                .or_else(|| view.vars.get(name))
                 .or_else(|| l.shop.policy.get(name))
                 .map(String::as_str)
         };
         let mut rendered = HashMap::with_capacity(pool.len());
         let candidates: Vec<Candidate<'_>> = pool
             .iter()
-            .filter(|&&i| l.phrases[i].allowed_in(view.order_state))
+            .filter(|&&i| l.phrases[i].allowed_in(order_state))
             .map(|&i| {
                 let p = &l.phrases[i];
                 let r = p.template.render(lookup);

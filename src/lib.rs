@@ -19,6 +19,7 @@
 //! | [`curation`] | edits: validate → atomic write → reload; revisions, conflicts; per-shop serialized |
 //! | [`engine`] | the core entry point `suggest(shop, conversation, message)`; no sockets |
 //! | [`eval`] | intent accuracy, macro-F1, abstention and top-3 on labeled TSV |
+//! | [`extract`] | carrier, tracking and order numbers, amounts from buyer text; never phone/ID numbers; pure |
 //! | [`server`] | HTTP + WebSocket: routes, sessions, wire types, auth, fan-out hub |
 //!
 //! Invariants: the core (text, intent, rank, render, engine) does no network I/O; only
@@ -29,6 +30,7 @@ pub mod conversation;
 pub mod curation;
 pub mod engine;
 pub mod eval;
+pub mod extract;
 pub mod index;
 pub mod intent;
 pub mod phrasebook;

@@ -398,3 +398,56 @@ async fn a_slow_subscriber_is_dropped_and_never_delays_the_others() {
     );
     drop(slow);
 }
+
+#[tokio::test]
+async fn numbers_the_buyer_writes_fill_the_reply_but_phone_numbers_never_do() {
+    let dirs = Dirs::new();
+    let srv = start(&dirs).await;
+    let mut ws = agent(srv.addr).await;
+    subscribe(&mut ws, "t").await;
+    send(&mut ws, json!({"type": "customer_message", "conversation": "t", "text": "我的顺丰单号是SF1234567890123,物流到哪了"})).await;
+    let s = recv_type(&mut ws, "suggestions").await;
+    let texts: Vec<String> = s["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("SF1234567890123") && t.contains("顺丰")),
+        "{texts:?}"
+    );
+    // Remembered for the rest of the conversation.
+    send(
+        &mut ws,
+        json!({"type": "customer_message", "conversation": "t", "text": "单号多少来着"}),
+    )
+    .await;
+    let s = recv_type(&mut ws, "suggestions").await;
+    assert!(
+        s["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("SF1234567890123")),
+        "{s}"
+    );
+    // A phone number is not a tracking number and is never echoed.
+    send(&mut ws, json!({"type": "customer_message", "conversation": "p", "text": "快递单号13800138000到哪了"})).await;
+    let s = recv_type(&mut ws, "suggestions").await;
+    assert!(!s.to_string().contains("13800138000\","), "{s}");
+    for item in s["suggestions"].as_array().unwrap() {
+        assert!(
+            !item["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("13800138000"),
+            "{item}"
+        );
+    }
+}
