@@ -44,6 +44,17 @@ pub enum CurationError {
 
 pub type Result<T> = std::result::Result<T, CurationError>;
 
+fn check_intent_id(intent: &str) -> Result<()> {
+    if valid_id(intent) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "intent",
+            format!("`{intent}` must be 1-64 of [a-z0-9_-]"),
+        ))
+    }
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> CurationError {
     CurationError::Invalid {
         field: field.to_string(),
@@ -264,13 +275,8 @@ impl Curator {
     /// The shop's writes, newest first (at most `limit`).
     pub fn history(&self, shop: &str, limit: usize) -> Result<Vec<HistoryItem>> {
         self.shop(shop)?;
-        let dir = self.root.join(shop).join(crate::phrasebook::HISTORY_DIR);
-        let mut versions: Vec<u64> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.path().file_stem()?.to_str()?.parse().ok())
-            .collect();
+        let mut versions: Vec<u64> =
+            crate::phrasebook::history_versions(&self.root.join(shop)).collect();
         versions.sort_unstable_by(|a, b| b.cmp(a));
         let mut out = Vec::new();
         for v in versions.into_iter().take(limit) {
@@ -334,12 +340,7 @@ impl Curator {
         create: bool,
         f: impl FnOnce(&mut IntentDoc, u64) -> Result<()>,
     ) -> Result<u64> {
-        if !valid_id(intent) {
-            return Err(invalid(
-                "intent",
-                format!("`{intent}` must be 1-64 of [a-z0-9_-]"),
-            ));
-        }
+        check_intent_id(intent)?;
         let current = self.shop(shop)?;
         let path = self.intent_path(shop, intent);
         let old = match std::fs::read_to_string(&path) {
@@ -462,12 +463,7 @@ impl Curator {
         to: &str,
         mut fields: PhraseFields,
     ) -> Result<u64> {
-        if !valid_id(to) {
-            return Err(invalid(
-                "intent",
-                format!("`{to}` must be 1-64 of [a-z0-9_-]"),
-            ));
-        }
+        check_intent_id(to)?;
         let current = self.shop(shop)?;
         if current.intent(to).is_none() {
             return Err(CurationError::NotFound(format!(

@@ -459,15 +459,17 @@ impl Engine {
                 .or_else(|| l.shop.policy.get(name))
                 .map(String::as_str)
         };
-        let mut rendered = HashMap::with_capacity(pool.len());
         let candidates: Vec<Candidate<'_>> = pool
             .iter()
             .filter(|&&i| l.phrases[i].allowed_in(order_state))
             .map(|&i| {
                 let p = &l.phrases[i];
-                let r = p.template.render(lookup);
-                let complete = r.missing.is_empty();
-                rendered.insert(p.id.as_str(), r);
+                // Complete = every variable without a fallback has a value; only the
+                // replies finally chosen are rendered.
+                let complete = p
+                    .template
+                    .required()
+                    .all(|v| lookup(v).is_some_and(|x| !x.is_empty()));
                 Candidate {
                     phrase_id: &p.id,
                     intent: &p.intent,
@@ -513,9 +515,7 @@ impl Engine {
             else {
                 continue;
             };
-            let Some(out) = rendered.remove(p.id.as_str()) else {
-                continue;
-            };
+            let out = p.template.render(lookup);
             // Checked after rendering: a variable's value must not smuggle a violation in.
             if l.shop.lexicon.check(&out.text).blocked() {
                 blocked += 1;

@@ -301,13 +301,24 @@ impl ShopIndex {
             .search(&query, &TopDocs::with_limit(limit).order_by_score())
             .map_err(index_err)?;
         let mut hits = Vec::with_capacity(top.len());
+        // One column reader per segment, not per hit.
+        let mut columns: Vec<Option<tantivy::columnar::Column<u64>>> =
+            vec![None; searcher.segment_readers().len()];
         for (score, addr) in top {
-            let column = searcher
-                .segment_reader(addr.segment_ord)
-                .fast_fields()
-                .u64("key")
-                .map_err(index_err)?;
-            if let Some(key) = column.first(addr.doc_id) {
+            let slot = columns.get_mut(addr.segment_ord as usize).ok_or_else(|| {
+                index_err(tantivy::TantivyError::InternalError(
+                    "hit in an unknown segment".into(),
+                ))
+            })?;
+            if slot.is_none() {
+                let column = searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .u64("key")
+                    .map_err(index_err)?;
+                *slot = Some(column);
+            }
+            if let Some(key) = slot.as_ref().and_then(|c| c.first(addr.doc_id)) {
                 hits.push(Hit { key, score });
             }
         }

@@ -145,18 +145,15 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve {
-        listen: std::env::var("HUASHU_LISTEN")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7700))),
-        data: Data {
-            phrasebook: std::env::var_os("HUASHU_PHRASEBOOK")
-                .map_or_else(|| "phrasebook".into(), PathBuf::from),
-            index: std::env::var_os("HUASHU_INDEX").map_or_else(|| "index".into(), PathBuf::from),
+    // No subcommand means `serve`, with the same flags' defaults and environment variables
+    // (an invalid HUASHU_LISTEN is an error, not silently ignored).
+    let command = match cli.command {
+        Some(c) => c,
+        None => match Cli::parse_from(["huashu", "serve"]).command {
+            Some(c) => c,
+            None => unreachable_serve(),
         },
-        access: std::env::var_os("HUASHU_ACCESS").map(PathBuf::from),
-    });
+    };
     let result = match command {
         Command::Serve {
             listen,
@@ -214,6 +211,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `huashu serve` always parses to `Some(Serve)`; this exists so that path has no panic.
+fn unreachable_serve() -> Command {
+    eprintln!("huashu: could not parse the default `serve` command");
+    std::process::exit(2)
 }
 
 fn serve(

@@ -296,7 +296,7 @@ fn read_shop_with(
 
 /// Versions recorded in `<shop>/history/` (file stems are versions): a revert restores old
 /// revisions into the files, and the version must still never go back.
-fn history_versions(dir: &Path) -> impl Iterator<Item = u64> {
+pub fn history_versions(dir: &Path) -> impl Iterator<Item = u64> {
     std::fs::read_dir(dir.join(super::HISTORY_DIR))
         .into_iter()
         .flatten()

@@ -11,8 +11,8 @@ pub mod qianniu;
 pub mod store;
 
 pub use load::{
-    Finding, LEXICON_FILE, default_lexicon, hex_digest, lint_root, load_root, load_shop,
-    load_shop_with,
+    Finding, LEXICON_FILE, default_lexicon, hex_digest, history_versions, lint_root, load_root,
+    load_shop, load_shop_with,
 };
 
 use std::collections::BTreeMap;

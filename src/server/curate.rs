@@ -168,6 +168,19 @@ async fn owner_write<T: Send + 'static>(
     write(state, headers, shop, move |c| f(c, &s, b)).await
 }
 
+/// The prologue of every read: any token of the shop, then the shop as it is served.
+fn readable(
+    state: &AppState,
+    headers: &HeaderMap,
+    shop: &str,
+) -> Result<crate::phrasebook::Shop, Box<Response>> {
+    authorize(state, headers, shop)?;
+    state
+        .engine
+        .shop(shop)
+        .map_err(|_| Box::new(error(StatusCode::NOT_FOUND, "not_found", "no such shop")))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     intent: Option<String>,
@@ -181,11 +194,9 @@ pub async fn list_phrases(
     Query(q): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &shop) {
-        return *r;
-    }
-    let Ok(data) = state.engine.shop(&shop) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such shop");
+    let data = match readable(&state, &headers, &shop) {
+        Ok(d) => d,
+        Err(r) => return *r,
     };
     let needle = q.q.as_deref().map(str::to_lowercase);
     let phrases: Vec<Value> = data
@@ -213,16 +224,12 @@ pub async fn get_phrase(
     Path((shop, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &shop) {
-        return *r;
-    }
-    match state
-        .engine
-        .shop(&shop)
-        .ok()
-        .and_then(|s| s.phrases().find(|p| p.id == id).cloned())
-    {
-        Some(p) => Json(phrase_json(&p)).into_response(),
+    let data = match readable(&state, &headers, &shop) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    match data.phrases().find(|p| p.id == id) {
+        Some(p) => Json(phrase_json(p)).into_response(),
         None => error(StatusCode::NOT_FOUND, "not_found", "no such phrase"),
     }
 }
@@ -355,11 +362,9 @@ pub async fn list_intents(
     Path(shop): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &shop) {
-        return *r;
-    }
-    let Ok(data) = state.engine.shop(&shop) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "no such shop");
+    let data = match readable(&state, &headers, &shop) {
+        Ok(d) => d,
+        Err(r) => return *r,
     };
     let intents: Vec<Value> = data
         .intents
@@ -409,12 +414,9 @@ pub async fn get_policy(
     Path(shop): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &shop) {
-        return *r;
-    }
-    match state.engine.shop(&shop) {
+    match readable(&state, &headers, &shop) {
         Ok(data) => Json(json!({"shop": shop, "name": data.name, "version": data.version, "policy": data.policy})).into_response(),
-        Err(_) => error(StatusCode::NOT_FOUND, "not_found", "no such shop"),
+        Err(r) => *r,
     }
 }
 
@@ -502,9 +504,10 @@ pub async fn export(
     Query(q): Query<ExportQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &shop) {
-        return *r;
-    }
+    let data = match readable(&state, &headers, &shop) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
     if q.format.as_deref().is_some_and(|f| f != "qianniu") {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -512,23 +515,20 @@ pub async fn export(
             "format must be qianniu",
         );
     }
-    match state.engine.shop(&shop) {
-        Ok(data) => (
-            [
-                (
-                    axum::http::header::CONTENT_TYPE,
-                    "text/csv; charset=utf-8".to_string(),
-                ),
-                (
-                    axum::http::header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{shop}-qianniu.csv\""),
-                ),
-            ],
-            crate::curation::export_qianniu(&data),
-        )
-            .into_response(),
-        Err(_) => error(StatusCode::NOT_FOUND, "not_found", "no such shop"),
-    }
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{shop}-qianniu.csv\""),
+            ),
+        ],
+        crate::curation::export_qianniu(&data),
+    )
+        .into_response()
 }
 
 pub async fn history(
