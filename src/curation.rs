@@ -85,6 +85,14 @@ pub struct IntentInput {
     pub examples: Option<Vec<String>>,
 }
 
+/// Whether a write is carried out or only validated (`?dry_run=true`): a validated write
+/// goes through exactly the checks of a real one and touches nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    Validate,
+}
+
 impl Curator {
     pub fn new(engine: Arc<Engine>, root: impl Into<PathBuf>) -> Self {
         Curator {
@@ -124,6 +132,7 @@ impl Curator {
         version: u64,
         action: &str,
         files: Vec<(PathBuf, Option<String>)>,
+        mode: Mode,
     ) -> Result<u64> {
         let dir = self.root.join(shop);
         let lexicon = default_lexicon(&self.root).map_err(|e| CurationError::Io(e.to_string()))?;
@@ -138,6 +147,9 @@ impl Curator {
             },
             other => invalid("phrasebook", other.to_string()),
         })?;
+        if mode == Mode::Validate {
+            return Ok(version - 1);
+        }
         let mut entry = HistoryEntry {
             version,
             time: std::time::SystemTime::now()
@@ -265,6 +277,7 @@ impl Curator {
             1,
             &format!("create shop from {}", from.unwrap_or("nothing")),
             files,
+            Mode::Apply,
         );
         if result.is_err() && !self.engine.has_shop(shop) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -329,6 +342,7 @@ impl Curator {
             current.version + 1,
             &format!("revert to {to}"),
             restore,
+            Mode::Apply,
         )
     }
 
@@ -338,6 +352,7 @@ impl Curator {
         shop: &str,
         intent: &str,
         create: bool,
+        mode: Mode,
         f: impl FnOnce(&mut IntentDoc, u64) -> Result<()>,
     ) -> Result<u64> {
         check_intent_id(intent)?;
@@ -371,11 +386,17 @@ impl Curator {
             version,
             &format!("edit intent {intent}"),
             vec![(path, Some(doc.render()))],
+            mode,
         )
     }
 
     /// Creates a phrase; a missing id becomes `<intent>-<n>`. Returns (id, version).
-    pub fn create_phrase(&self, shop: &str, input: PhraseInput) -> Result<(String, u64)> {
+    pub fn create_phrase(
+        &self,
+        shop: &str,
+        input: PhraseInput,
+        mode: Mode,
+    ) -> Result<(String, u64)> {
         let lock = self.lock(shop);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.shop(shop)?;
@@ -405,7 +426,7 @@ impl Curator {
             ));
         }
         let id = fields.id.clone();
-        let version = self.edit_intent(shop, &input.intent, false, |doc, v| {
+        let version = self.edit_intent(shop, &input.intent, false, mode, |doc, v| {
             fields.revision = v;
             doc.upsert_phrase(&fields)
                 .map_err(|e| invalid("phrase", e.0))
@@ -432,6 +453,7 @@ impl Curator {
         id: &str,
         base_revision: u64,
         input: PhraseInput,
+        mode: Mode,
     ) -> Result<u64> {
         let lock = self.lock(shop);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -445,9 +467,9 @@ impl Curator {
         let mut fields = input.fields;
         fields.id = id.to_string();
         if !input.intent.is_empty() && input.intent != current.intent {
-            return self.move_phrase(shop, &current.intent, &input.intent, fields);
+            return self.move_phrase(shop, &current.intent, &input.intent, fields, mode);
         }
-        self.edit_intent(shop, &current.intent, false, |doc, v| {
+        self.edit_intent(shop, &current.intent, false, mode, |doc, v| {
             fields.revision = v;
             doc.upsert_phrase(&fields)
                 .map_err(|e| invalid("phrase", e.0))
@@ -462,6 +484,7 @@ impl Curator {
         from: &str,
         to: &str,
         mut fields: PhraseFields,
+        mode: Mode,
     ) -> Result<u64> {
         check_intent_id(to)?;
         let current = self.shop(shop)?;
@@ -492,6 +515,7 @@ impl Curator {
             version,
             &format!("move phrase to {to}"),
             files.into_iter().map(|(p, c)| (p, Some(c))).collect(),
+            mode,
         )
     }
 
@@ -506,7 +530,7 @@ impl Curator {
                 current: current.revision,
             });
         }
-        self.edit_intent(shop, &current.intent, false, |doc, v| {
+        self.edit_intent(shop, &current.intent, false, Mode::Apply, |doc, v| {
             doc.remove_phrase(id).map_err(|e| invalid("phrase", e.0))?;
             // The intent file changed: record the version there, so the shop's version
             // (the highest revision in its files) moves on even when the deleted phrase
@@ -524,6 +548,7 @@ impl Curator {
         intent: &str,
         base_revision: Option<u64>,
         input: IntentInput,
+        mode: Mode,
     ) -> Result<u64> {
         let lock = self.lock(shop);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -537,7 +562,7 @@ impl Curator {
             }
             _ => {}
         }
-        self.edit_intent(shop, intent, true, |doc, v| {
+        self.edit_intent(shop, intent, true, mode, |doc, v| {
             if let Some(l) = &input.label {
                 doc.set_label(l);
             }
@@ -589,6 +614,7 @@ impl Curator {
             current.version + 1,
             "edit policy",
             vec![(path, Some(doc.to_string()))],
+            Mode::Apply,
         )
     }
 
@@ -652,7 +678,7 @@ impl Curator {
         if files.is_empty() {
             return Err(invalid("file", "the bundle has no intents"));
         }
-        self.commit(shop, version, "import TOML bundle", files)
+        self.commit(shop, version, "import TOML bundle", files, Mode::Apply)
     }
 
     /// Imports a 千牛 quick-phrase sheet, all or nothing. Every row is mapped to an intent
@@ -820,6 +846,7 @@ impl Curator {
             version,
             "import 千牛 sheet",
             files.into_iter().map(|(p, c)| (p, Some(c))).collect(),
+            Mode::Apply,
         )?;
         report.applied = true;
         report.version = Some(version);

@@ -42,6 +42,9 @@ enum Command {
         /// Access file of hashed tokens; without it the demo shop gets development tokens.
         #[arg(long, env = "HUASHU_ACCESS")]
         access: Option<PathBuf>,
+        /// Directory of the browser pages (sidebar `/`, `/admin`, `/demo/chat`).
+        #[arg(long, env = "HUASHU_WEB", default_value = "web")]
+        web: PathBuf,
     },
     /// Suggest replies for buyer messages: TEXT, or one message per line on stdin.
     Suggest {
@@ -159,7 +162,8 @@ fn main() -> ExitCode {
             listen,
             data,
             access,
-        } => serve(listen, data, access),
+            web,
+        } => serve(listen, data, access, web),
         Command::Suggest {
             shop,
             json,
@@ -223,11 +227,13 @@ fn serve(
     listen: SocketAddr,
     data: Data,
     access: Option<PathBuf>,
+    web: PathBuf,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let mut config = server::Config::new(listen, data.phrasebook, data.index);
         config.access = access;
+        config.web = web;
         config.demo_agent_token = std::env::var("HUASHU_DEMO_AGENT_TOKEN").ok();
         config.demo_owner_token = std::env::var("HUASHU_DEMO_OWNER_TOKEN").ok();
         let running = server::start(config).await?;
@@ -236,6 +242,7 @@ fn serve(
             println!("huashu serving the demo shop on http://{}", running.addr);
             println!("  agent token: {agent}");
             println!("  owner token: {owner}");
+            println!("  sidebar: http://{0}/   admin: http://{0}/admin   demo chat: http://{0}/demo/chat", running.addr);
             println!("  try: websocat -H 'Sec-WebSocket-Protocol: huashu.v1, bearer.{agent}' ws://{}/v1/ws", running.addr);
         }
         tokio::select! {

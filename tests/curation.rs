@@ -209,15 +209,60 @@ async fn invalid_edits_name_the_field_and_change_nothing() {
         ),
     ];
     for (body, want) in cases {
+        // A dry run (the admin page's check while the owner types) refuses exactly what
+        // the write refuses, with the same answer.
         let (status, reply) = post(&srv, "/v1/shops/demo/phrases", OWNER, body.clone()).await;
+        let dry = post(
+            &srv,
+            "/v1/shops/demo/phrases?dry_run=true",
+            OWNER,
+            body.clone(),
+        )
+        .await;
         assert!(matches!(status, 404 | 422), "{body} → {status} {reply}");
         let text = reply["error"].to_string();
         assert!(text.contains(want), "{body} → {text}");
+        assert_eq!(dry, (status, reply), "dry run of {body}");
     }
+    // A valid dry run answers `valid` with the current version and writes nothing.
+    let version = |v: &Value| v["version"].as_u64();
+    let (_, listed) = http(srv.addr, "GET", "/v1/shops/demo/phrases", Some(OWNER), None).await;
+    let ok = json!({"intent": "greeting", "text": "您好,欢迎光临小店~"});
+    let (status, reply) = post(
+        &srv,
+        "/v1/shops/demo/phrases?dry_run=true",
+        OWNER,
+        ok.clone(),
+    )
+    .await;
+    assert_eq!((status, &reply["valid"]), (200, &json!(true)), "{reply}");
+    assert_eq!(version(&reply), version(&listed));
+    let edit = json!({"text": "您好,在的~", "base_revision": 999});
+    let (status, reply) = http(
+        srv.addr,
+        "PUT",
+        "/v1/shops/demo/phrases/greeting-001?dry_run=true",
+        Some(OWNER),
+        Some(edit),
+    )
+    .await;
+    assert_eq!(
+        status, 409,
+        "a stale dry run conflicts like the write: {reply}"
+    );
+    let (status, reply) = http(
+        srv.addr,
+        "PUT",
+        "/v1/shops/demo/intents/greeting?dry_run=true",
+        Some(OWNER),
+        Some(json!({"examples": ["在吗", ""]})),
+    )
+    .await;
+    assert_eq!(status, 422, "{reply}");
     assert_eq!(
         before,
         snapshot(&dirs.phrasebook()),
-        "refused edits leave the disk byte-identical"
+        "refused edits and dry runs leave the disk byte-identical"
     );
 }
 

@@ -451,3 +451,35 @@ async fn numbers_the_buyer_writes_fill_the_reply_but_phone_numbers_never_do() {
         );
     }
 }
+
+#[tokio::test]
+async fn pages_come_from_the_web_directory_and_nothing_else_does() {
+    let dirs = Dirs::new();
+    let web = dirs.phrasebook().with_file_name("web");
+    std::fs::create_dir_all(web.join("img")).expect("web dir");
+    std::fs::write(web.join("sidebar.html"), "<p>侧边栏</p>").expect("page");
+    std::fs::write(web.join("admin.html"), "<p>管理</p>").expect("page");
+    std::fs::write(web.join("img/a.svg"), "<svg/>").expect("asset");
+    std::fs::write(web.join("secret.toml"), "x = 1").expect("other");
+    let mut config = config(&dirs);
+    config.web = web;
+    let srv = start_with(config).await;
+    let cases = [
+        ("/", 200, Some("<p>侧边栏</p>")),
+        ("/admin", 200, Some("<p>管理</p>")),
+        ("/web/img/a.svg", 200, Some("<svg/>")),
+        ("/demo/chat", 404, None),
+        ("/web/secret.toml", 404, None),
+        ("/web/../Cargo.toml", 404, None),
+        ("/web/%2e%2e/Cargo.toml", 404, None),
+        ("/web/img/..%2F..%2Fsidebar.html", 404, None),
+        ("/web/.hidden.js", 404, None),
+    ];
+    for (path, want, body) in cases {
+        let (status, reply) = http(srv.addr, "GET", path, None, None).await;
+        assert_eq!(status, want, "{path}: {reply}");
+        if let Some(b) = body {
+            assert_eq!(reply.as_str(), Some(b), "{path}");
+        }
+    }
+}

@@ -20,7 +20,7 @@ use super::AppState;
 use super::auth::{Grant, Role};
 use super::http::{authorize, error};
 use super::protocol::ServerMsg;
-use crate::curation::{CurationError, Curator, IntentInput, PhraseInput};
+use crate::curation::{CurationError, Curator, IntentInput, Mode, PhraseInput};
 use crate::phrasebook::Phrase;
 use crate::phrasebook::edit::PhraseFields;
 
@@ -105,12 +105,14 @@ async fn write(
     state: Arc<AppState>,
     headers: &HeaderMap,
     shop: String,
+    mode: Mode,
     f: impl FnOnce(&Curator) -> Result<(u16, Value), CurationError> + Send + 'static,
 ) -> Response {
+    // A dry run is neither replayed nor remembered: the key belongs to the real write.
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty() && k.len() <= 200)
+        .filter(|k| mode == Mode::Apply && !k.is_empty() && k.len() <= 200)
         .map(str::to_string);
     let replays = || state.idempotent.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(k) = &key
@@ -132,7 +134,7 @@ async fn write(
             json!({"error": {"code": "internal", "message": "the write took too long"}}),
         ),
     };
-    if answer.0 < 300 {
+    if answer.0 < 300 && mode == Mode::Apply {
         if let Some(version) = answer.1["version"].as_u64() {
             let frame = ServerMsg::PhrasebookUpdated {
                 shop: &shop,
@@ -155,6 +157,7 @@ async fn owner_write<T: Send + 'static>(
     headers: &HeaderMap,
     shop: String,
     b: Result<Json<T>, JsonRejection>,
+    mode: Mode,
     f: impl FnOnce(&Curator, &str, T) -> Result<(u16, Value), CurationError> + Send + 'static,
 ) -> Response {
     if let Err(r) = owner(&state, headers, &shop) {
@@ -165,7 +168,7 @@ async fn owner_write<T: Send + 'static>(
         Err(r) => return *r,
     };
     let s = shop.clone();
-    write(state, headers, shop, move |c| f(c, &s, b)).await
+    write(state, headers, shop, mode, move |c| f(c, &s, b)).await
 }
 
 /// The prologue of every read: any token of the shop, then the shop as it is served.
@@ -291,21 +294,49 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, Box<Response>> {
     })
 }
 
+/// `?dry_run=true` on a phrase or intent write: validate it exactly as the real write
+/// would, write nothing, answer `{"valid": true, "version": <current>}` or the write's error.
+#[derive(Debug, Deserialize, Default)]
+pub struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl DryRun {
+    fn mode(&self) -> Mode {
+        if self.dry_run {
+            Mode::Validate
+        } else {
+            Mode::Apply
+        }
+    }
+}
+
+/// The answer of a write, or of its dry run.
+fn written(mode: Mode, status: u16, answer: Value) -> (u16, Value) {
+    match mode {
+        Mode::Apply => (status, answer),
+        Mode::Validate => (200, json!({"valid": true, "version": answer["version"]})),
+    }
+}
+
 pub async fn create_phrase(
     State(state): State<Arc<AppState>>,
     Path(shop): Path<String>,
+    Query(q): Query<DryRun>,
     headers: HeaderMap,
     b: Result<Json<PhraseBody>, JsonRejection>,
 ) -> Response {
-    owner_write(state, &headers, shop, b, |c, shop, b| {
+    let mode = q.mode();
+    owner_write(state, &headers, shop, b, mode, move |c, shop, b| {
         if b.intent.is_empty() {
             return Err(CurationError::Invalid {
                 field: "intent".into(),
                 message: "required".into(),
             });
         }
-        let (id, version) = c.create_phrase(shop, b.input())?;
-        Ok((201, json!({"id": id, "version": version})))
+        let (id, version) = c.create_phrase(shop, b.input(), mode)?;
+        Ok(written(mode, 201, json!({"id": id, "version": version})))
     })
     .await
 }
@@ -313,18 +344,20 @@ pub async fn create_phrase(
 pub async fn update_phrase(
     State(state): State<Arc<AppState>>,
     Path((shop, id)): Path<(String, String)>,
+    Query(q): Query<DryRun>,
     headers: HeaderMap,
     b: Result<Json<PhraseBody>, JsonRejection>,
 ) -> Response {
-    owner_write(state, &headers, shop, b, move |c, shop, b| {
+    let mode = q.mode();
+    owner_write(state, &headers, shop, b, mode, move |c, shop, b| {
         let Some(base) = b.base_revision else {
             return Err(CurationError::Invalid {
                 field: "base_revision".into(),
                 message: "required: the revision this edit is based on".into(),
             });
         };
-        let version = c.update_phrase(shop, &id, base, b.input())?;
-        Ok((200, json!({"id": id, "version": version})))
+        let version = c.update_phrase(shop, &id, base, b.input(), mode)?;
+        Ok(written(mode, 200, json!({"id": id, "version": version})))
     })
     .await
 }
@@ -350,7 +383,7 @@ pub async fn delete_phrase(
         }));
     };
     let s = shop.clone();
-    write(state, &headers, shop, move |c| {
+    write(state, &headers, shop, Mode::Apply, move |c| {
         let version = c.delete_phrase(&s, &id, base)?;
         Ok((200, json!({"id": id, "version": version})))
     })
@@ -393,18 +426,24 @@ pub struct IntentBody {
 pub async fn put_intent(
     State(state): State<Arc<AppState>>,
     Path((shop, intent)): Path<(String, String)>,
+    Query(q): Query<DryRun>,
     headers: HeaderMap,
     b: Result<Json<IntentBody>, JsonRejection>,
 ) -> Response {
-    owner_write(state, &headers, shop, b, move |c, shop, b| {
+    let mode = q.mode();
+    owner_write(state, &headers, shop, b, mode, move |c, shop, b| {
         let input = IntentInput {
             label: b.label,
             description: b.description,
             stages: b.stages,
             examples: b.examples,
         };
-        let version = c.put_intent(shop, &intent, b.base_revision, input)?;
-        Ok((200, json!({"intent": intent, "version": version})))
+        let version = c.put_intent(shop, &intent, b.base_revision, input, mode)?;
+        Ok(written(
+            mode,
+            200,
+            json!({"intent": intent, "version": version}),
+        ))
     })
     .await
 }
@@ -426,7 +465,7 @@ pub async fn put_policy(
     headers: HeaderMap,
     b: Result<Json<serde_json::Map<String, Value>>, JsonRejection>,
 ) -> Response {
-    owner_write(state, &headers, shop, b, |c, shop, b| {
+    owner_write(state, &headers, shop, b, Mode::Apply, |c, shop, b| {
         let mut values = Vec::new();
         for (k, v) in b {
             let value: toml_edit::Value = match &v {
@@ -481,7 +520,7 @@ pub async fn import(
         return *r;
     }
     let s = shop.clone();
-    write(state, &headers, shop, move |c| {
+    write(state, &headers, shop, Mode::Apply, move |c| {
         let report = c.import_qianniu(&s, &bytes, q.dry_run)?;
         let status = if report.rejected.is_empty() { 200 } else { 422 };
         let mut body = import_json(&report);
@@ -565,7 +604,7 @@ pub async fn revert(
     headers: HeaderMap,
     b: Result<Json<RevertBody>, JsonRejection>,
 ) -> Response {
-    owner_write(state, &headers, shop, b, |c, shop, b| {
+    owner_write(state, &headers, shop, b, Mode::Apply, |c, shop, b| {
         let version = c.revert(shop, b.version)?;
         Ok((200, json!({"reverted_to": b.version, "version": version})))
     })
@@ -587,7 +626,7 @@ pub async fn create_shop(
     headers: HeaderMap,
     b: Result<Json<ShopBody>, JsonRejection>,
 ) -> Response {
-    owner_write(state, &headers, shop, b, |c, shop, b| {
+    owner_write(state, &headers, shop, b, Mode::Apply, |c, shop, b| {
         let version = c.create_shop(shop, &b.name, b.from.as_deref())?;
         Ok((201, json!({"shop": shop, "version": version})))
     })

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::auth::{self, Grant};
 use super::protocol::{check_body, suggestions_body};
-use super::{AppState, Failure, ws};
+use super::{AppState, Failure, web, ws};
 use crate::index::Opened;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -48,6 +48,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/shops/{shop}/policy",
             get(super::curate::get_policy).put(super::curate::put_policy),
         )
+        .route("/", get(web::page))
+        .route("/admin", get(web::page))
+        .route("/demo/chat", get(web::page))
+        .route("/web/{*path}", get(web::asset))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // Frames and edits are small; a quick-phrase sheet of a few thousand rows fits in 4 MiB.
         .layer(DefaultBodyLimit::max(4 * 1024 * 1024))

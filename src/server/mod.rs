@@ -7,6 +7,7 @@
 //! | [`hub`] | fan-out of pushes to subscribers, bounded per connection |
 //! | `ws` | one WebSocket session: read, dispatch, push, heartbeat |
 //! | `http` | REST routes |
+//! | `web` | the browser pages and their assets, read from the web directory |
 //!
 //! Invariants: engine work (tokenize, classify, search) runs on the blocking pool behind a
 //! bounded semaphore, never on the async workers that drive connections; every wait on a
@@ -17,6 +18,7 @@ pub mod curate;
 mod http;
 pub mod hub;
 pub mod protocol;
+mod web;
 mod ws;
 
 use std::net::SocketAddr;
@@ -52,6 +54,8 @@ pub struct Config {
     pub demo_owner_token: Option<String>,
     /// Pushes queued per connection before it counts as too slow.
     pub push_queue: usize,
+    /// Directory of the browser front ends (sidebar, admin, demo chat).
+    pub web: PathBuf,
 }
 
 impl Config {
@@ -69,6 +73,7 @@ impl Config {
             demo_agent_token: None,
             demo_owner_token: None,
             push_queue: hub::QUEUE,
+            web: PathBuf::from("web"),
         }
     }
 }
@@ -83,6 +88,7 @@ pub struct AppState {
     pub hub: hub::Hub,
     work: Arc<Semaphore>,
     push_queue: usize,
+    web: PathBuf,
     next_conn: AtomicU64,
     next_message: AtomicU64,
 }
@@ -156,6 +162,7 @@ pub async fn start(config: Config) -> Result<Running> {
         hub: hub::Hub::default(),
         work: Arc::new(Semaphore::new(ENGINE_PERMITS)),
         push_queue: config.push_queue.max(1),
+        web: config.web.clone(),
         next_conn: AtomicU64::new(1),
         next_message: AtomicU64::new(1),
     });
