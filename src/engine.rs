@@ -357,6 +357,11 @@ impl Engine {
             .collect()
     }
 
+    /// Ids of the loaded shops, sorted.
+    pub fn shop_ids(&self) -> Vec<String> {
+        self.read_shops().keys().cloned().collect()
+    }
+
     pub fn has_shop(&self, shop: &str) -> bool {
         self.read_shops().contains_key(shop)
     }

@@ -25,6 +25,7 @@
 //! Invariants: the core (text, intent, rank, render, engine) does no network I/O; only
 //! `server` knows JSON wire types; only `index` imports tantivy; nothing panics on input.
 
+pub mod bench;
 pub mod compliance;
 pub mod conversation;
 pub mod curation;
@@ -37,6 +38,7 @@ pub mod phrasebook;
 pub mod rank;
 pub mod render;
 pub mod server;
+pub mod synth;
 pub mod text;
 
 use std::path::PathBuf;

@@ -119,6 +119,77 @@ enum Command {
         #[command(flatten)]
         data: Data,
     },
+    /// Write synthetic shops for benchmarks from a shop's vocabulary (deterministic by seed),
+    /// plus `messages.txt` of synthetic buyer messages.
+    Gen {
+        /// Output phrasebook root (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        shops: usize,
+        /// Phrases per shop.
+        #[arg(long, default_value_t = 1000)]
+        phrases: usize,
+        #[arg(long, default_value_t = 2000)]
+        messages: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The shop whose vocabulary, examples and policy are used.
+        #[arg(long, default_value = "demo")]
+        from: String,
+        #[command(flatten)]
+        data: Data,
+    },
+    /// Measure: the load generator over WebSocket (default), or `--engine` in process.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Measure the engine in process instead (no sockets): suggest latency per message.
+    #[arg(long)]
+    engine: bool,
+    /// Shop for `--engine` (default: the first shop).
+    #[arg(long)]
+    shop: Option<String>,
+    /// Engine calls for `--engine`.
+    #[arg(long, default_value_t = 20_000)]
+    calls: usize,
+    /// Target a running server (`127.0.0.1:PORT`) instead of starting one; needs `--token`.
+    #[arg(long)]
+    target: Option<SocketAddr>,
+    /// Agent token of a shop on the target (repeat for more shops).
+    #[arg(long)]
+    token: Vec<String>,
+    /// Process id of the target server, for its RSS and CPU.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Shops to load from the phrasebook when starting a server (default: all).
+    #[arg(long)]
+    shops: Option<usize>,
+    /// Agent WebSocket connections (two subscribers per conversation).
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Buyer messages per second, all conversations together.
+    #[arg(long, default_value_t = 200.0)]
+    rate: f64,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Buyer messages, one per line (default: `messages.txt` beside a generated phrasebook,
+    /// else a built-in set).
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    /// Round trips of the echo baseline.
+    #[arg(long, default_value_t = 5000)]
+    echo_rounds: usize,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    data: Data,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +278,26 @@ fn main() -> ExitCode {
             data,
             files,
         } => eval(&shop, json, context.as_deref(), &data, &files),
+        Command::Gen {
+            out,
+            shops,
+            phrases,
+            messages,
+            seed,
+            from,
+            data,
+        } => gen_shops(
+            &out,
+            &huashu::synth::Spec {
+                shops,
+                phrases,
+                messages,
+                seed,
+            },
+            &from,
+            &data,
+        ),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -237,6 +328,8 @@ fn serve(
         config.demo_agent_token = std::env::var("HUASHU_DEMO_AGENT_TOKEN").ok();
         config.demo_owner_token = std::env::var("HUASHU_DEMO_OWNER_TOKEN").ok();
         let running = server::start(config).await?;
+        // The first line, for scripts that start the server on port 0.
+        println!("huashu listening on http://{}", running.addr);
         if let Some((agent, owner)) = &running.demo_tokens {
             // Printed once for the developer at the terminal; never logged.
             println!("huashu serving the demo shop on http://{}", running.addr);
@@ -493,4 +586,247 @@ fn suggest(
         }
         Ok(())
     })
+}
+
+fn gen_shops(
+    out: &std::path::Path,
+    spec: &huashu::synth::Spec,
+    from: &str,
+    data: &Data,
+) -> CliResult {
+    if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(format!("{} exists and is not empty", out.display()).into());
+    }
+    let source = huashu::phrasebook::load_shop(
+        &data.phrasebook.join(from),
+        &huashu::phrasebook::default_lexicon(&data.phrasebook)?,
+    )?;
+    let shop_toml = std::fs::read_to_string(source.dir.join("shop.toml"))?;
+    let generated = huashu::synth::generate(&source, &shop_toml, spec);
+    std::fs::create_dir_all(out)?;
+    // The generated root is a phrasebook root like the source's: same lexicon, same
+    // dictionary.
+    std::fs::copy(
+        data.phrasebook.join("compliance.toml"),
+        out.join("compliance.toml"),
+    )?;
+    let dict = data.phrasebook.join("dict");
+    if dict.is_dir() {
+        std::fs::create_dir_all(out.join("dict"))?;
+        for entry in std::fs::read_dir(&dict)? {
+            let entry = entry?;
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), out.join("dict").join(entry.file_name()))?;
+            }
+        }
+    }
+    let mut phrases = 0usize;
+    for shop in &generated.shops {
+        for (rel, content) in &shop.files {
+            let path = out.join(&shop.id).join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            phrases += content.matches("\n[[phrase]]").count();
+            std::fs::write(&path, content)?;
+        }
+    }
+    let mut text = generated.messages.join("\n");
+    text.push('\n');
+    std::fs::write(out.join("messages.txt"), text)?;
+    eprintln!(
+        "wrote {} shops, {} phrases, {} buyer messages under {}",
+        generated.shops.len(),
+        phrases,
+        generated.messages.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> CliResult {
+    use huashu::bench::load;
+    use std::time::{Duration, Instant};
+    let messages = match args
+        .messages
+        .clone()
+        .or_else(|| load::messages_beside(&args.data.phrasebook))
+    {
+        Some(p) => load::read_messages(&p)?,
+        None => load::DEFAULT_MESSAGES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    if messages.is_empty() {
+        return Err("no buyer messages to send".into());
+    }
+    if args.engine {
+        let started = Instant::now();
+        let engine = Engine::load(&Options::new(&args.data.phrasebook, &args.data.index))?;
+        let load_ms = started.elapsed().as_secs_f64() * 1e3;
+        let shop = match args.shop {
+            Some(s) => s,
+            None => engine
+                .shop_ids()
+                .into_iter()
+                .next()
+                .ok_or("the phrasebook has no shops")?,
+        };
+        let run = huashu::bench::engine(
+            &engine,
+            &shop,
+            &messages,
+            args.calls,
+            Duration::from_secs(120),
+        )?;
+        if args.json {
+            let mut v = serde_json::to_value(&run)?;
+            v["load_ms"] = serde_json::json!(load_ms);
+            println!("{v}");
+        } else {
+            let s = &run.stats;
+            println!(
+                "engine suggest, shop {} ({} phrases), {} calls after {} warm-up:",
+                run.shop, run.phrases, run.queries, run.warmup
+            );
+            println!(
+                "  p50 {:.1} µs  p90 {:.1} µs  p99 {:.1} µs  p99.9 {:.1} µs  max {:.1} µs  (load {load_ms:.0} ms)",
+                s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us
+            );
+        }
+        return Ok(());
+    }
+    let bounded = |v: f64, max: f64, what: &str| -> Result<Duration, String> {
+        if v.is_finite() && (0.0..=max).contains(&v) {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(format!("{what} must be between 0 and {max} seconds"))
+        }
+    };
+    if !(args.rate > 0.0 && args.rate <= 100_000.0) || args.connections > 10_000 {
+        return Err("--rate must be in (0, 100000] and --connections at most 10000".into());
+    }
+    let spec = load::Spec {
+        connections: args.connections,
+        rate: args.rate,
+        warmup: bounded(args.warmup, 60.0, "--warmup")?,
+        duration: bounded(args.duration, 600.0, "--duration")?,
+        drain: Duration::from_secs(10),
+        messages,
+        echo_rounds: args.echo_rounds.clamp(10, 100_000),
+    };
+    let local;
+    let (target, startup_ms) = match args.target {
+        Some(addr) => (
+            load::Target {
+                addr,
+                tokens: args.token.clone(),
+                pid: args.server_pid,
+            },
+            None,
+        ),
+        None => {
+            local = load::start_server(
+                &std::env::current_exe()?,
+                &args.data.phrasebook,
+                &args.data.index,
+                args.shops,
+                Duration::from_secs(300),
+            )?;
+            (
+                load::Target {
+                    addr: local.addr,
+                    tokens: local.tokens.clone(),
+                    pid: Some(local.pid()),
+                },
+                Some(local.startup.as_secs_f64() * 1e3),
+            )
+        }
+    };
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(load::run(&target, &spec, |p| {
+        let line = format!(
+            "{:>5.1}s {} sent {} received {} errors {}  last second: p50 {:.0} µs p99 {:.0} µs",
+            p.elapsed.as_secs_f64(),
+            if p.warming { "warm-up" } else { "measure" },
+            p.sent,
+            p.received,
+            p.errors,
+            p.recent.p50_us,
+            p.recent.p99_us
+        );
+        if tty {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("{line}");
+        }
+    }))?;
+    if tty {
+        eprintln!();
+    }
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["server_startup_ms"] = serde_json::json!(startup_ms);
+        println!("{v}");
+        return Ok(());
+    }
+    let ms = |us: f64| us / 1e3;
+    println!(
+        "{} connections, {} shops, {} conversations × {} subscribers, {} msg/s for {} s after {} s warm-up",
+        report.connections,
+        report.shops,
+        report.conversations,
+        report.subscribers_per_conversation,
+        report.rate,
+        report.duration_s,
+        report.warmup_s
+    );
+    if let Some(s) = startup_ms {
+        println!(
+            "server startup {s:.0} ms, connecting {:.0} ms",
+            report.connect_ms
+        );
+    }
+    println!(
+        "messages sent {} (measured {}), pushes {} of {} expected, lost {}, errors {}, closes {}",
+        report.sent,
+        report.measured,
+        report.pushes_received,
+        report.pushes_expected,
+        report.lost,
+        report.errors,
+        report.closes
+    );
+    println!(
+        "{:<26} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "ms", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for (name, s) in [
+        ("end to end (all subs)", &report.e2e),
+        ("server push → client", &report.push_to_client),
+        ("engine (server-side)", &report.engine),
+        ("bare echo round trip", &report.echo),
+    ] {
+        println!(
+            "{name:<26} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            ms(s.p50_us),
+            ms(s.p90_us),
+            ms(s.p99_us),
+            ms(s.p999_us),
+            ms(s.max_us)
+        );
+    }
+    println!(
+        "e2e / echo: p50 {:.2}×, p99 {:.2}× (echo frame {} bytes)",
+        report.e2e_over_echo_p50, report.e2e_over_echo_p99, report.echo_frame_bytes
+    );
+    if let Some(u) = &report.server {
+        println!(
+            "server: RSS {:.1} MB (peak {:.1} MB), CPU {:.0}% of one core",
+            u.rss_mb, u.peak_rss_mb, u.cpu_percent
+        );
+    }
+    Ok(())
 }
