@@ -33,9 +33,10 @@ impl Stats {
         }
         samples.sort_unstable();
         let n = samples.len();
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let us = |d: Duration| d.as_nanos() as f64 / 1e3;
         let at = |q: f64| {
-            let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+            // The small slack keeps 0.999 × 1000 at rank 999 despite binary fractions.
+            let rank = ((q * n as f64 - 1e-9).ceil() as usize).clamp(1, n);
             us(samples[rank - 1])
         };
         let total: Duration = samples.iter().sum();
@@ -46,7 +47,7 @@ impl Stats {
             p99_us: at(0.99),
             p999_us: at(0.999),
             max_us: us(samples[n - 1]),
-            mean_us: us(total) / n as f64,
+            mean_us: total.as_nanos() as f64 / n as f64 / 1e3,
         }
     }
 }
