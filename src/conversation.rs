@@ -14,6 +14,13 @@ use crate::phrasebook::OrderState;
 
 /// Sent phrases remembered per conversation.
 pub const MAX_SENT: usize = 32;
+/// Buyer fragments sent in quick succession are read together when they arrive within
+/// this long of each other (在吗 / 我买的那个 / 什么时候发).
+pub const RAPID_WINDOW: Duration = Duration::from_secs(8);
+/// Fragments merged at most (the oldest is dropped).
+pub const MAX_FRAGMENTS: usize = 3;
+/// How long the agent's question stays open for the buyer's answer.
+pub const QUESTION_TTL: Duration = Duration::from_secs(300);
 /// Longest value accepted for a variable, in characters.
 pub const MAX_VALUE_CHARS: usize = 200;
 
@@ -25,6 +32,12 @@ pub struct View {
     pub sent: Vec<String>,
     /// Primary intent of the buyer's last message the engine was sure about.
     pub last_intent: Option<String>,
+    /// Intent of the agent's open question (asked within [`QUESTION_TTL`], not yet
+    /// answered).
+    pub question: Option<String>,
+    /// The buyer's preceding fragments, oldest first, each within [`RAPID_WINDOW`] of the
+    /// next and the last within it of now.
+    pub fragments: Vec<String>,
 }
 
 /// A `context` update: `Some` values replace, `None` leaves as is.
@@ -40,6 +53,9 @@ struct Conversation {
     /// (phrase id, rendered text) of the last suggestions pushed.
     last_suggested: Vec<(String, String)>,
     last_seen: Option<Instant>,
+    question_at: Option<Instant>,
+    /// (text, when) of recent buyer fragments, bounded by [`MAX_FRAGMENTS`].
+    fragments: VecDeque<(String, Instant)>,
 }
 
 /// All conversations of the process, keyed by (shop, conversation id).
@@ -83,7 +99,46 @@ impl Store {
 
     /// The conversation as the engine needs it now.
     pub fn view(&self, shop: &str, conv: &str, now: Instant) -> View {
-        self.with(shop, conv, now, |c| c.view.clone())
+        self.with(shop, conv, now, |c| {
+            let mut view = c.view.clone();
+            if c.question_at
+                .is_none_or(|t| now.saturating_duration_since(t) > QUESTION_TTL)
+            {
+                view.question = None;
+            }
+            // The chain of fragments, walking back from now while each is within the
+            // window of the one after it.
+            let mut next = now;
+            let mut chain = Vec::new();
+            for (text, at) in c.fragments.iter().rev() {
+                if next.saturating_duration_since(*at) > RAPID_WINDOW {
+                    break;
+                }
+                chain.push(text.clone());
+                next = *at;
+            }
+            chain.reverse();
+            view.fragments = chain;
+            view
+        })
+    }
+
+    /// Records a buyer message: it answers any open question, and it is kept for merging
+    /// with the next message if it is a `fragment`; otherwise the fragments are done.
+    pub fn buyer_said(&self, shop: &str, conv: &str, text: &str, fragment: bool, now: Instant) {
+        self.with(shop, conv, now, |c| {
+            c.view.question = None;
+            c.question_at = None;
+            if fragment {
+                let text: String = text.chars().take(MAX_VALUE_CHARS).collect();
+                c.fragments.push_back((text, now));
+                while c.fragments.len() > MAX_FRAGMENTS {
+                    c.fragments.pop_front();
+                }
+            } else {
+                c.fragments.clear();
+            }
+        });
     }
 
     /// Applies a `context` update. Values are trimmed and cut to [`MAX_VALUE_CHARS`]; an
@@ -125,15 +180,23 @@ impl Store {
     /// Records a message the agent sent. `phrase_id` is the phrase the front end says it
     /// came from; otherwise a message equal (ignoring surrounding space) to one of the last
     /// suggestions counts as that phrase. Returns the phrase recorded, if any.
+    ///
+    /// `question` is the intent of the question the message asks, if it asks one: the
+    /// buyer's next message may be its answer. Any message from the agent ends a run of
+    /// buyer fragments.
     pub fn agent_sent(
         &self,
         shop: &str,
         conv: &str,
         text: &str,
         phrase_id: Option<&str>,
+        question: Option<String>,
         now: Instant,
     ) -> Option<String> {
         self.with(shop, conv, now, |c| {
+            c.fragments.clear();
+            c.question_at = question.as_ref().map(|_| now);
+            c.view.question = question;
             let id = phrase_id.map(str::to_string).or_else(|| {
                 let t = text.trim();
                 c.last_suggested
@@ -250,7 +313,7 @@ mod tests {
         ];
         for (text, pid, want) in cases {
             assert_eq!(
-                s.agent_sent("a", "c", text, *pid, t).as_deref(),
+                s.agent_sent("a", "c", text, *pid, None, t).as_deref(),
                 *want,
                 "{text}"
             );
@@ -288,7 +351,7 @@ mod tests {
         let s = Store::new(10, Duration::from_secs(60));
         let t = Instant::now();
         for i in 0..(MAX_SENT + 10) {
-            s.agent_sent("a", "c", "", Some(&format!("p{i}")), t);
+            s.agent_sent("a", "c", "", Some(&format!("p{i}")), None, t);
         }
         assert_eq!(s.view("a", "c", t).sent.len(), MAX_SENT);
     }

@@ -78,12 +78,64 @@ pub struct Suggestion {
 pub struct Suggestions {
     pub intents: Vec<Scored>,
     pub abstained: bool,
+    /// How the conversation shaped the intents.
+    pub reading: Reading,
     pub items: Vec<Suggestion>,
     /// Suggestions the compliance gate removed after rendering.
     pub blocked: usize,
     /// Time spent in the engine.
     pub elapsed: Duration,
 }
+
+/// How the message was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// On its own.
+    #[default]
+    AsWritten,
+    /// Together with this many fragments the buyer sent just before.
+    Fragments(usize),
+    /// As the answer to the agent's open question.
+    Answer,
+    /// In the light of the conversation's last intent.
+    LastIntent,
+}
+
+impl Reading {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reading::AsWritten => "as_written",
+            Reading::Fragments(_) => "fragments",
+            Reading::Answer => "answer",
+            Reading::LastIntent => "last_intent",
+        }
+    }
+}
+
+/// A moment as the engine needs it: wall-clock Unix seconds (campaign windows) and a
+/// monotonic instant (conversation timing).
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    pub unix: i64,
+    pub mono: Instant,
+}
+
+impl At {
+    pub fn now() -> At {
+        At {
+            unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            mono: Instant::now(),
+        }
+    }
+}
+
+/// A buyer message this short (characters, normalized) is a fragment to read with the
+/// next one even when the model is sure of it (在吗, 那个).
+const FRAGMENT_CHARS: usize = 4;
+/// A buyer message this short may be the answer to the agent's open question.
+const ANSWER_CHARS: usize = 12;
 
 /// A shop ready to serve. Immutable once built: an edit builds a new one and swaps it in, so
 /// a suggestion in flight keeps a consistent view.
@@ -381,14 +433,37 @@ impl Engine {
         conversation: Option<&str>,
         message: &str,
     ) -> Result<Suggestions> {
+        self.suggest_at(shop, conversation, message, At::now())
+    }
+
+    /// [`Engine::suggest`] as of `at`: only phrases whose campaign window is open at
+    /// `at.unix` are suggested, and the conversation's timing (rapid-fire fragments, the
+    /// agent's open question) is judged at `at.mono`.
+    pub fn suggest_at(
+        &self,
+        shop: &str,
+        conversation: Option<&str>,
+        message: &str,
+        at: At,
+    ) -> Result<Suggestions> {
         let started = Instant::now();
+        let now = at.unix;
         let l = self.loaded(shop)?;
         let view = match conversation {
-            Some(c) => self.conversations.view(shop, c, started),
+            Some(c) => self.conversations.view(shop, c, at.mono),
             None => View::default(),
         };
         let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
-        let normalized = normalize(&message);
+        let own = normalize(&message);
+        // Fragments the buyer sent just before are read together with this message.
+        let normalized = if view.fragments.is_empty() {
+            own.clone()
+        } else {
+            let mut all = view.fragments.join(",");
+            all.push(',');
+            all.push_str(&message);
+            normalize(&all)
+        };
         let fresh = crate::extract::extract(&normalized).vars();
         // A parcel with a tracking number has shipped: with no order state from the front
         // end, that is the state phrases are gated on.
@@ -402,8 +477,32 @@ impl Engine {
             s => s,
         };
         let mut detection = l.classifier.detect(&self.text, &normalized);
-        if let Some(last) = &view.last_intent {
-            l.classifier.apply_context(&mut detection, last);
+        // A fragment: nothing the model is sure of, or a word or two; kept to be read with
+        // the buyer's next message.
+        let fragment = detection.abstained || own.chars().count() <= FRAGMENT_CHARS;
+        let mut reading = if view.fragments.is_empty() {
+            Reading::AsWritten
+        } else {
+            Reading::Fragments(view.fragments.len())
+        };
+        let short = own.chars().count() <= ANSWER_CHARS;
+        // An answer is short and not itself a question (那什么时候到呢 asks, it does not
+        // answer).
+        // Only an answer with content of its own (黑色, XL, 个人) continues the topic: a bare
+        // yes or no (对, 是的, 不需要) is left as the model read it.
+        let answers = short && !crate::text::is_question(&own) && !crate::text::is_bare_reply(&own);
+        if let Some(q) = view.question.as_deref().filter(|_| answers)
+            && l.classifier.apply_answer(&mut detection, q)
+        {
+            reading = Reading::Answer;
+        } else if let Some(last) = &view.last_intent
+            && l.classifier.apply_context(&mut detection, last, short)
+        {
+            reading = Reading::LastIntent;
+        }
+        if let Some(c) = conversation {
+            self.conversations
+                .buyer_said(shop, c, &message, fragment, at.mono);
         }
 
         // Intent probabilities as candidates see them. When abstaining, the clarifying
@@ -434,7 +533,9 @@ impl Engine {
             if let Some(list) = l.by_intent.get(*intent) {
                 pool.extend(
                     list.iter()
-                        .filter(|&&i| l.phrases[i].allowed_in(order_state))
+                        .filter(|&&i| {
+                            l.phrases[i].allowed_in(order_state) && l.phrases[i].live_at(now)
+                        })
                         .take(PER_INTENT),
                 );
             }
@@ -453,7 +554,7 @@ impl Engine {
                     .collect(),
                 order_state: None,
             };
-            self.conversations.update(shop, c, update, started);
+            self.conversations.update(shop, c, update, at.mono);
         }
         let lookup = |name: &str| -> Option<&str> {
             fresh
@@ -466,7 +567,7 @@ impl Engine {
         };
         let candidates: Vec<Candidate<'_>> = pool
             .iter()
-            .filter(|&&i| l.phrases[i].allowed_in(order_state))
+            .filter(|&&i| l.phrases[i].allowed_in(order_state) && l.phrases[i].live_at(now))
             .map(|&i| {
                 let p = &l.phrases[i];
                 // Complete = every variable without a fallback has a value; only the
@@ -542,12 +643,12 @@ impl Engine {
                 .map(|s| (s.phrase_id.clone(), s.text.clone()))
                 .collect();
             let sure = (!detection.abstained).then(|| detection.primary().to_string());
-            self.conversations
-                .suggested(shop, c, memo, sure, Instant::now());
+            self.conversations.suggested(shop, c, memo, sure, at.mono);
         }
         Ok(Suggestions {
             intents: detection.intents,
             abstained: detection.abstained,
+            reading,
             items,
             blocked,
             elapsed: started.elapsed(),
@@ -570,11 +671,52 @@ impl Engine {
         text: &str,
         phrase_id: Option<&str>,
     ) -> Result<Option<String>> {
+        self.agent_message_at(shop, conversation, text, phrase_id, Instant::now())
+    }
+
+    /// [`Engine::agent_message`] at a given moment of the conversation's clock.
+    pub fn agent_message_at(
+        &self,
+        shop: &str,
+        conversation: &str,
+        text: &str,
+        phrase_id: Option<&str>,
+        at: Instant,
+    ) -> Result<Option<String>> {
         let l = self.loaded(shop)?;
         let phrase_id = phrase_id.filter(|id| l.by_key.contains_key(&phrase_key(id)));
-        Ok(self
-            .conversations
-            .agent_sent(shop, conversation, text, phrase_id, Instant::now()))
+        let text: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+        let normalized = normalize(&text);
+        // A question opens a topic the buyer's short answer continues: the topic of the
+        // phrase it came from, else what the model reads in the question itself.
+        let question = crate::text::is_choice_question(&normalized).then(|| {
+            let from_phrase = phrase_id
+                .and_then(|id| l.by_key.get(&phrase_key(id)))
+                .map(|&i| l.phrases[i].intent.clone());
+            from_phrase
+                .or_else(|| l.classifier.question_topic(&self.text, &normalized))
+                .or_else(|| self.question_topic_by_phrases(&l, &normalized))
+        });
+        Ok(self.conversations.agent_sent(
+            shop,
+            conversation,
+            &text,
+            phrase_id,
+            question.flatten(),
+            at,
+        ))
+    }
+
+    /// The topic of an agent's question by the shop's own replies: agents word questions
+    /// the way the phrasebook words replies, so the intent of the best-matching phrase of the
+    /// asking clause is its topic when the buyer-trained model cannot tell.
+    fn question_topic_by_phrases(&self, l: &Loaded, normalized: &str) -> Option<String> {
+        let &(a, b) = crate::text::clauses(normalized).last()?;
+        let hits = l.index.search(&normalized[a..b], 3).ok()?;
+        hits.iter()
+            .filter_map(|h| l.by_key.get(&h.key).map(|&i| &l.phrases[i].intent))
+            .find(|intent| !["greeting", "closing", UNKNOWN_INTENT].contains(&intent.as_str()))
+            .cloned()
     }
 
     /// Checks a draft (or any text) against the shop's compliance lexicon.

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::engine::Engine;
+use crate::engine::{At, Engine};
 use crate::phrasebook::UNKNOWN_INTENT;
 use crate::{Error, Result};
 
@@ -177,9 +177,13 @@ pub fn evaluate(
 ) -> Result<Report> {
     let mut predictions = Vec::with_capacity(rows.len());
     let mut latencies = Vec::with_capacity(rows.len());
+    let now = At::now();
     for (i, row) in rows.iter().enumerate() {
         let conversation = format!("eval-{i}");
         let mut conv = None;
+        // The session file has no timestamps: turns are replayed `TURN_GAP` apart on the
+        // conversation's clock, so no two count as rapid-fire fragments of one message.
+        let mut clock = Some(now.mono);
         if let Some(sessions) = context {
             let mut parts = row.id.rsplitn(3, ':');
             let (at, session) = (
@@ -188,16 +192,25 @@ pub fn evaluate(
             );
             if let (Some(at), Some(turns)) = (at, session.and_then(|s| sessions.turns.get(s))) {
                 for (_, buyer, text) in turns.iter().filter(|t| t.0 < at) {
+                    clock = clock.map(|c| c + TURN_GAP);
+                    let when = At {
+                        unix: now.unix,
+                        mono: clock.unwrap_or(now.mono),
+                    };
                     if *buyer {
-                        engine.suggest(shop, Some(&conversation), text)?;
+                        engine.suggest_at(shop, Some(&conversation), text, when)?;
                     } else {
-                        engine.agent_message(shop, &conversation, text, None)?;
+                        engine.agent_message_at(shop, &conversation, text, None, when.mono)?;
                     }
                 }
             }
             conv = Some(conversation.as_str());
         }
-        let s = engine.suggest(shop, conv, &row.text)?;
+        let when = At {
+            unix: now.unix,
+            mono: clock.map_or(now.mono, |c| c + TURN_GAP),
+        };
+        let s = engine.suggest_at(shop, conv, &row.text, when)?;
         latencies.push(s.elapsed);
         let primary = s
             .intents
@@ -208,6 +221,10 @@ pub fn evaluate(
     }
     Ok(score(rows, &predictions, latencies))
 }
+
+/// Spacing of replayed turns: more than the rapid-fire window, well inside the time an
+/// agent's question stays open.
+const TURN_GAP: Duration = Duration::from_secs(30);
 
 /// Scores predictions `(primary intent, intents of the top suggestions)` against rows.
 pub fn score(

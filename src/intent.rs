@@ -84,6 +84,15 @@ const CONTEXT_LEAN: f32 = 0.25;
 const CONTEXT_UNKNOWN_MAX: f32 = 0.2;
 /// What the context adds to the lean.
 const CONTEXT_BONUS: f32 = 0.3;
+/// A confident reading below this yields to the conversation's last intent in a short message.
+const CONTEXT_WEAK: f32 = 0.45;
+/// ...provided the model gives the last intent at least this much.
+const CONTEXT_WEAK_LEAN: f32 = 0.05;
+/// Confidence of an answer read as continuing the agent's question: the question sets the
+/// topic, the answer's own words carry little evidence either way.
+const ANSWER_CONFIDENCE: f32 = 0.6;
+/// Least probability for the topic of an agent's question the model is unsure of.
+const QUESTION_LEAN: f32 = 0.2;
 /// Intents below this combined share are not listed.
 const LIST_FLOOR: f32 = 0.12;
 const MAX_LISTED: usize = 4;
@@ -278,18 +287,31 @@ impl Classifier {
     /// applies only when the model leaned towards that intent at all (≥ `CONTEXT_LEAN`) and
     /// did not see a bare confirmation (`unknown` below `CONTEXT_UNKNOWN_MAX`), so 对 or 嗯
     /// stay `unknown`. Returns whether the detection changed.
-    pub fn apply_context(&self, d: &mut Detection, last_intent: &str) -> bool {
-        if !d.abstained {
-            return false;
-        }
+    ///
+    /// A `short` message the model reads only weakly as something else (below
+    /// `CONTEXT_WEAK`, not a filler) also continues the last intent when the model gives that
+    /// intent any weight (≥ `CONTEXT_WEAK_LEAN`): 那要多久 after 快递到哪了 asks about the
+    /// parcel, not about dispatch.
+    pub fn apply_context(&self, d: &mut Detection, last_intent: &str, short: bool) -> bool {
         let Some(li) = self.labels.iter().position(|l| l == last_intent) else {
             return false;
         };
         let unknown = self.labels.iter().position(|l| l == UNKNOWN_INTENT);
         let p_unknown = unknown.map_or(0.0, |u| d.guesses[u]);
         let lean = d.guesses[li];
-        if lean < CONTEXT_LEAN || p_unknown >= CONTEXT_UNKNOWN_MAX {
-            return false;
+        if d.abstained {
+            if lean < CONTEXT_LEAN || p_unknown >= CONTEXT_UNKNOWN_MAX {
+                return false;
+            }
+        } else {
+            let weak = d
+                .intents
+                .first()
+                .is_some_and(|s| s.confidence < CONTEXT_WEAK);
+            let filler = FILLER.iter().any(|(f, _)| *f == d.primary());
+            if !short || !weak || filler || d.primary() == last_intent || lean < CONTEXT_WEAK_LEAN {
+                return false;
+            }
         }
         let confidence = (lean + CONTEXT_BONUS).min(0.95);
         let mut intents = vec![Scored {
@@ -304,6 +326,58 @@ impl Classifier {
         );
         let mut distribution = vec![0.0; self.labels.len()];
         distribution[li] = confidence;
+        d.intents = intents;
+        d.abstained = false;
+        d.distribution = distribution;
+        true
+    }
+
+    /// The topic of the agent's question in `normalized`: what its last clause (the one
+    /// asking; 亲, before it is only address) is about, when the model is sure of it or leans
+    /// to a topic (≥ `QUESTION_LEAN`). Greetings, closings and `unknown` are not topics.
+    pub fn question_topic(&self, text: &Text, normalized: &str) -> Option<String> {
+        let &(a, b) = crate::text::clauses(normalized).last()?;
+        let d = self.detect(text, &normalized[a..b]);
+        let is_filler = |l: &str| FILLER.iter().any(|(f, _)| *f == l);
+        if !d.abstained && !is_filler(d.primary()) {
+            return Some(d.primary().to_string());
+        }
+        self.labels
+            .iter()
+            .zip(&d.guesses)
+            .filter(|(l, p)| !is_filler(l) && **p >= QUESTION_LEAN)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(l, _)| l.clone())
+    }
+
+    /// Reads a short buyer message as the answer to the agent's open question about
+    /// `question_intent` (您要哪个颜色? → 黑色): when the model found no topic in it, the
+    /// message continues the question's topic. A message with a topic of its own keeps it;
+    /// the caller leaves out bare yes/no replies ([`crate::text::is_bare_reply`]).
+    /// Returns whether the detection changed.
+    pub fn apply_answer(&self, d: &mut Detection, question_intent: &str) -> bool {
+        if FILLER.iter().any(|(f, _)| *f == question_intent) {
+            return false;
+        }
+        let Some(qi) = self.labels.iter().position(|l| l == question_intent) else {
+            return false;
+        };
+        if !d.abstained {
+            return false;
+        }
+        let confidence = d.guesses[qi].max(ANSWER_CONFIDENCE);
+        let mut intents = vec![Scored {
+            intent: question_intent.to_string(),
+            confidence,
+        }];
+        intents.extend(
+            self.ranked(&d.guesses)
+                .into_iter()
+                .filter(|s| s.intent != UNKNOWN_INTENT && s.intent != question_intent)
+                .take(2),
+        );
+        let mut distribution = vec![0.0; self.labels.len()];
+        distribution[qi] = confidence;
         d.intents = intents;
         d.abstained = false;
         d.distribution = distribution;
@@ -567,17 +641,20 @@ mod tests {
         );
         let mut frag = detect(&m, "那还要多久能到呢");
         assert!(frag.abstained, "{:?}", frag.intents);
-        assert!(m.apply_context(&mut frag, "logistics"));
+        assert!(m.apply_context(&mut frag, "logistics", false));
         assert_eq!(frag.primary(), "logistics");
         let mut yes = detect(&m, "对");
         assert!(
-            !m.apply_context(&mut yes, "logistics"),
+            !m.apply_context(&mut yes, "logistics", true),
             "a bare confirmation stays unknown: {:?}",
             yes.guesses
         );
         let mut confident = detect(&m, "谢谢");
         confident.abstained = false;
-        assert!(!m.apply_context(&mut confident, "logistics"));
+        assert!(
+            !m.apply_context(&mut confident, "logistics", true),
+            "a filler stays"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::{
-    CONVERSATION_VARIABLES, Intent, OrderState, Phrase, REQUIRED_INTENTS, Shop, Stage, valid_id,
+    CONVERSATION_VARIABLES, Intent, OrderState, Phrase, REQUIRED_INTENTS, Shop, Stage, Window,
+    valid_id,
 };
 use crate::compliance::{Lexicon, Severity, Source, Violation};
 use crate::render::Template;
@@ -68,8 +69,8 @@ struct RawPhrase {
     code: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<String>,
-    valid_from: Option<toml::value::Datetime>,
-    valid_until: Option<toml::value::Datetime>,
+    valid_from: Option<Spanned<toml::value::Datetime>>,
+    valid_until: Option<Spanned<toml::value::Datetime>>,
     enabled: Option<bool>,
     revision: Option<u64>,
 }
@@ -196,6 +197,15 @@ fn read_shop_with(
         }
     }
     policy.insert("shop".to_string(), raw.name.clone());
+    let zone_name = policy
+        .get("timezone")
+        .map_or(DEFAULT_TIMEZONE, String::as_str);
+    let zone = jiff::tz::TimeZone::get(zone_name).map_err(|_| Error::Phrasebook {
+        location: format!("{}: policy.timezone", shop_path.display()),
+        message: format!(
+            "unknown time zone `{zone_name}`: use an IANA name such as `Asia/Shanghai`"
+        ),
+    })?;
 
     let intents_dir = dir.join("intents");
     // A missing intents directory is a shop with no intents (the required-intent check
@@ -231,7 +241,7 @@ fn read_shop_with(
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         hash_file(&mut hasher, name, &src);
-        let intent = load_intent(path, &src, &policy, &mut seen_ids, &mut seen_codes)?;
+        let intent = load_intent(path, &src, &policy, &zone, &mut seen_ids, &mut seen_codes)?;
         intents.push(intent);
     }
     for required in REQUIRED_INTENTS {
@@ -348,6 +358,7 @@ fn load_intent(
     path: &Path,
     src: &str,
     policy: &BTreeMap<String, String>,
+    zone: &jiff::tz::TimeZone,
     seen_ids: &mut HashMap<String, String>,
     seen_codes: &mut HashMap<String, String>,
 ) -> Result<Intent> {
@@ -389,6 +400,7 @@ fn load_intent(
     let mut phrases = Vec::with_capacity(raw.phrases.len());
     for sp in raw.phrases {
         let line = at(sp.span());
+        let sp_span = sp.span();
         let p = sp.into_inner();
         let pid = p.id.get_ref().clone();
         let err = |span: std::ops::Range<usize>, message: String| Error::Phrasebook {
@@ -487,6 +499,24 @@ fn load_intent(
             }
             None => None,
         };
+        let instant = |d: &Option<Spanned<toml::value::Datetime>>, field: &str, end: bool| {
+            d.as_ref()
+                .map(|d| {
+                    instant(d.get_ref(), zone, end)
+                        .map_err(|m| err(d.span(), format!("{field} {}: {m}", d.get_ref())))
+                })
+                .transpose()
+        };
+        let window = Window {
+            from: instant(&p.valid_from, "valid_from", false)?,
+            until: instant(&p.valid_until, "valid_until", true)?,
+        };
+        if let (Some(f), Some(u)) = (window.from, window.until)
+            && u <= f
+        {
+            let span = p.valid_until.as_ref().map_or(sp_span.clone(), |d| d.span());
+            return Err(err(span, "valid_until is not after valid_from".into()));
+        }
         phrases.push(Phrase {
             id: pid,
             intent: id.clone(),
@@ -502,8 +532,9 @@ fn load_intent(
             priority,
             code,
             tags: p.tags,
-            valid_from: p.valid_from.map(|d| d.to_string()),
-            valid_until: p.valid_until.map(|d| d.to_string()),
+            valid_from: p.valid_from.as_ref().map(|d| d.get_ref().to_string()),
+            valid_until: p.valid_until.as_ref().map(|d| d.get_ref().to_string()),
+            window,
             enabled: p.enabled.unwrap_or(true),
             revision: p.revision.unwrap_or(0),
             location: line,
@@ -538,6 +569,45 @@ fn location(path: &Path, src: &str, offset: usize) -> String {
 }
 
 /// Policy values as template text; nested tables are not variables.
+/// Time zone of campaign windows when the shop names none: the platforms' own.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
+
+/// A TOML date or date-time as Unix seconds. A date alone is the start of that day in
+/// `zone`, or with `end_of_day` the start of the next (so `valid_until = 2026-11-11` includes
+/// the whole of 11 November); a local date-time is read in `zone`; one with an offset is
+/// absolute.
+fn instant(
+    d: &toml::value::Datetime,
+    zone: &jiff::tz::TimeZone,
+    end_of_day: bool,
+) -> std::result::Result<i64, String> {
+    let Some(date) = d.date else {
+        return Err("needs a date (a time of day alone is not a window)".into());
+    };
+    let civil = jiff::civil::Date::new(date.year as i16, date.month as i8, date.day as i8)
+        .map_err(|e| e.to_string())?;
+    let datetime = match d.time {
+        Some(t) => civil.at(
+            t.hour as i8,
+            t.minute as i8,
+            t.second.unwrap_or(0) as i8,
+            t.nanosecond.unwrap_or(0) as i32,
+        ),
+        None if end_of_day => civil.tomorrow().map_err(|e| e.to_string())?.at(0, 0, 0, 0),
+        None => civil.at(0, 0, 0, 0),
+    };
+    let stamp = match d.offset {
+        Some(toml::value::Offset::Z) => jiff::tz::Offset::UTC.to_timestamp(datetime),
+        Some(toml::value::Offset::Custom { minutes }) => {
+            jiff::tz::Offset::from_seconds(i32::from(minutes) * 60)
+                .and_then(|o| o.to_timestamp(datetime))
+        }
+        None => datetime.to_zoned(zone.clone()).map(|z| z.timestamp()),
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(stamp.as_second())
+}
+
 fn policy_text(value: &toml::Value) -> Option<String> {
     match value {
         toml::Value::String(s) => Some(s.clone()),
@@ -753,6 +823,86 @@ mod tests {
             let err = result.expect_err(body).to_string();
             assert!(err.contains(loc) && err.contains(msg), "{body:?} → {err}");
         }
+    }
+
+    #[test]
+    fn campaign_windows_are_read_in_the_shop_time_zone() {
+        let shanghai = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        let utc = jiff::tz::TimeZone::UTC;
+        // 2026-12-01T00:00:00+08:00 (Python: datetime(2026, 12, 1, tzinfo=+8h).timestamp()).
+        let midnight_cn = 1_796_054_400;
+        let cases: &[(&str, &jiff::tz::TimeZone, bool, i64)] = &[
+            ("2026-12-01", &shanghai, false, midnight_cn),
+            ("2026-12-01", &shanghai, true, midnight_cn + 86_400),
+            ("2026-12-01", &utc, false, midnight_cn + 8 * 3600),
+            (
+                "2026-12-01T10:30:00",
+                &shanghai,
+                false,
+                midnight_cn + 37_800,
+            ),
+            ("2026-12-01T10:30:00", &shanghai, true, midnight_cn + 37_800),
+            (
+                "2026-12-01T10:30:00Z",
+                &shanghai,
+                false,
+                midnight_cn + 8 * 3600 + 37_800,
+            ),
+            (
+                "2026-12-01T10:30:00+08:00",
+                &utc,
+                false,
+                midnight_cn + 37_800,
+            ),
+            ("2026-12-31", &shanghai, true, midnight_cn + 31 * 86_400),
+        ];
+        for (text, zone, end, want) in cases {
+            let d: toml::value::Datetime = text.parse().unwrap();
+            assert_eq!(instant(&d, zone, *end), Ok(*want), "{text} end={end}");
+        }
+        let time_only: toml::value::Datetime = "10:30:00".parse().unwrap();
+        assert!(instant(&time_only, &shanghai, false).is_err());
+        let w = Window {
+            from: Some(10),
+            until: Some(20),
+        };
+        let open = [(9, false), (10, true), (19, true), (20, false)];
+        for (t, want) in open {
+            assert_eq!(w.contains(t), want, "t={t}");
+        }
+        assert!(Window::default().contains(i64::MIN));
+    }
+
+    #[test]
+    fn bad_windows_and_zones_are_named() {
+        let (_d, result) = shop_with(&intent_file(
+            "[[phrase]]\nid = \"g1\"\ntext = \"a\"\nvalid_from = 2026-12-12\nvalid_until = 2026-12-01\n",
+        ));
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("greeting.toml:7") && err.contains("not after"),
+            "{err}"
+        );
+        let (_d, result) = shop_with(&intent_file(
+            "[[phrase]]\nid = \"g1\"\ntext = \"a\"\nvalid_from = 10:00:00\n",
+        ));
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("greeting.toml:6") && err.contains("needs a date"),
+            "{err}"
+        );
+        let (dir, shop) = write_shop(&[("greeting", intent_file(""))]);
+        std::fs::write(
+            shop.join("shop.toml"),
+            SHOP.replace("[policy]", "[policy]\ntimezone = \"Mars/Olympus\""),
+        )
+        .unwrap();
+        let err = load_shop(&shop, &test_lexicon()).unwrap_err().to_string();
+        assert!(
+            err.contains("policy.timezone") && err.contains("Mars/Olympus"),
+            "{err}"
+        );
+        drop(dir);
     }
 
     #[test]

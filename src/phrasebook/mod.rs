@@ -183,6 +183,8 @@ pub struct Phrase {
     pub tags: Vec<String>,
     pub valid_from: Option<String>,
     pub valid_until: Option<String>,
+    /// `valid_from`/`valid_until` as instants, resolved in the shop's time zone.
+    pub window: Window,
     pub enabled: bool,
     /// Shop version of the write that last changed the phrase (0: never changed by the API).
     pub revision: u64,
@@ -190,7 +192,26 @@ pub struct Phrase {
     pub location: String,
 }
 
+/// When a phrase may be suggested (a campaign window), in Unix seconds: from `from`
+/// inclusive to `until` exclusive; an open end is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Window {
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl Window {
+    pub fn contains(&self, unix_seconds: i64) -> bool {
+        self.from.is_none_or(|f| unix_seconds >= f) && self.until.is_none_or(|u| unix_seconds < u)
+    }
+}
+
 impl Phrase {
+    /// Whether the phrase's campaign window is open at `unix_seconds`.
+    pub fn live_at(&self, unix_seconds: i64) -> bool {
+        self.window.contains(unix_seconds)
+    }
+
     /// Whether the phrase may be suggested when the order is in `state`.
     pub fn allowed_in(&self, state: OrderState) -> bool {
         self.order_states.is_empty() || self.order_states.contains(&state)

@@ -211,6 +211,9 @@ pub struct SuggestionOut<'a> {
 pub struct SuggestionsBody<'a> {
     pub text: &'a str,
     pub intents: Vec<IntentOut<'a>>,
+    /// How the conversation shaped the intents: `as_written`, `fragments` (read with the
+    /// buyer's preceding fragments), `answer` (to the agent's question), `last_intent`.
+    pub reading: &'static str,
     pub suggestions: Vec<SuggestionOut<'a>>,
 }
 
@@ -225,6 +228,7 @@ pub fn suggestions_body<'a>(text: &'a str, s: &'a Suggestions) -> SuggestionsBod
                 confidence: round3(i.confidence),
             })
             .collect(),
+        reading: s.reading.as_str(),
         suggestions: s
             .items
             .iter()

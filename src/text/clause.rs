@@ -35,6 +35,45 @@ pub fn clauses(normalized: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether normalized text asks something: a question mark, a last clause ending in a
+/// question particle (吗/么/嘛), or a clause opening with 请问. Agents' questions are how a
+/// conversation hands the buyer a topic (您要哪个颜色?); 呢 alone is not a question in
+/// service speech (已经为您改好了呢).
+pub fn is_question(normalized: &str) -> bool {
+    if normalized.contains('?') {
+        return true;
+    }
+    let spans = clauses(normalized);
+    let ends_with_particle = spans.last().is_some_and(|&(a, b)| {
+        normalized[a..b]
+            .trim_end_matches(|c: char| !c.is_alphanumeric())
+            .ends_with(['吗', '么', '嘛'])
+    });
+    ends_with_particle
+        || spans.iter().any(|&(a, b)| {
+            let clause = normalized[a..b].trim_start();
+            clause.starts_with("请问") && clause.chars().count() > 3
+        })
+}
+
+/// Whether a question asks to choose or name something (哪个颜色, 多大码, 个人还是公司)
+/// rather than for a yes or no: its answer (黑色, XL, 个人) names the choice.
+pub fn is_choice_question(normalized: &str) -> bool {
+    is_question(normalized)
+        && ["哪", "什么", "多大", "多少", "几", "还是"]
+            .iter()
+            .any(|w| normalized.contains(w))
+}
+
+/// Whether normalized text is a bare yes, no or acknowledgement (对, 嗯嗯是的, 不需要,
+/// 好的呀, ok): at most six characters, all from the small closed set such replies are made
+/// of. A reply like that answers a question without adding a topic of its own.
+pub fn is_bare_reply(normalized: &str) -> bool {
+    const BARE: &str = "对是的嗯恩好行可以没有不用需要了啊呀哦噢吧啦知道收到okyesno";
+    let core: Vec<char> = normalized.chars().filter(|c| c.is_alphanumeric()).collect();
+    !core.is_empty() && core.len() <= 6 && core.iter().all(|c| BARE.contains(*c))
+}
+
 fn push(out: &mut Vec<(usize, usize)>, s: &str, start: usize, end: usize) {
     if s[start..end].chars().any(char::is_alphanumeric) {
         out.push((start, end));
@@ -43,7 +82,60 @@ fn push(out: &mut Vec<(usize, usize)>, s: &str, start: usize, end: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::clauses;
+    use super::{clauses, is_bare_reply, is_choice_question, is_question};
+
+    #[test]
+    fn choice_questions_ask_to_name_something() {
+        let cases = [
+            ("您要哪个颜色?", true),
+            ("发票开个人还是公司呢?", true),
+            ("您平时穿多大码的呢?", true),
+            ("需要帮您改地址吗?", false),
+            ("是这个订单吗", false),
+            ("我们几点发货哦", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(is_choice_question(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn bare_replies_carry_no_topic() {
+        let cases = [
+            ("对", true),
+            ("嗯嗯是的", true),
+            ("不需要", true),
+            ("好的呀~", true),
+            ("ok", true),
+            ("没有了", true),
+            ("黑色", false),
+            ("xl", false),
+            ("个人", false),
+            ("好的,能开发票吗", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(is_bare_reply(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn questions_are_told_from_statements() {
+        let cases = [
+            ("您要哪个颜色?", true),
+            ("亲,需要帮您改地址吗", true),
+            ("请问您的订单号是多少", true),
+            ("亲,还有其他可以帮您的吗~", true),
+            ("好的亲,已经为您改好了呢", false),
+            ("亲,16:00前付款当天发货哦~", false),
+            ("请问", false),
+            ("", false),
+            ("有什么问题随时联系我哦", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(is_question(text), want, "{text}");
+        }
+    }
 
     #[test]
     fn splits_table() {

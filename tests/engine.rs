@@ -1,0 +1,252 @@
+//! The engine with conversation memory, on the shipped demo shop: order-state gating,
+//! campaign windows, rapid-fire fragments, answers to the agent's question, and context.
+//! Time is passed in (`Engine::suggest_at`), so windows are tested without waiting.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use huashu::conversation::ContextUpdate;
+use huashu::engine::{At, Engine, Options, Reading, Suggestions};
+use huashu::phrasebook::OrderState;
+
+fn engine() -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("phrasebook");
+    let engine = Engine::load(&Options::new(root, dir.path().join("index"))).expect("demo loads");
+    (dir, engine)
+}
+
+fn ids(s: &Suggestions) -> Vec<&str> {
+    s.items.iter().map(|i| i.phrase_id.as_str()).collect()
+}
+
+fn primary(s: &Suggestions) -> &str {
+    s.intents.first().map_or("", |i| i.intent.as_str())
+}
+
+/// Unix seconds of a date-time in Asia/Shanghai (UTC+8, no daylight saving).
+fn cn(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m as i32 + 2) / 5 + d as i32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = i64::from(era) * 146_097 + i64::from(doe) - 719_468;
+    days * 86_400 + i64::from(h) * 3600 + i64::from(min) * 60 - 8 * 3600
+}
+
+#[test]
+fn a_phrase_never_appears_in_an_order_state_it_contradicts() {
+    let (_d, engine) = engine();
+    let shop = engine.shop("demo").expect("demo");
+    let messages = [
+        "我的快递到哪了",
+        "发货了吗",
+        "能改个价吗",
+        "我要退款",
+        "帮我改下地址",
+        "收到了,质量很好",
+        "东西坏了怎么办",
+        "怎么付款",
+    ];
+    let mut checked = 0;
+    for state in OrderState::ALL {
+        for (n, m) in messages.iter().enumerate() {
+            let conv = format!("{}-{n}", state.as_str());
+            let update = ContextUpdate {
+                order_state: Some(state),
+                ..Default::default()
+            };
+            engine.context("demo", &conv, update).expect("context");
+            let s = engine.suggest("demo", Some(&conv), m).expect("suggest");
+            for item in &s.items {
+                let p = shop
+                    .phrases()
+                    .find(|p| p.id == item.phrase_id)
+                    .expect("phrase");
+                assert!(
+                    p.allowed_in(state),
+                    "{m} in state {}: {} is only for {:?}",
+                    state.as_str(),
+                    p.id,
+                    p.order_states
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "the table exercised {checked} suggestions");
+    // And gating is not vacuous: a shipped order gets the shipped-only replies.
+    let update = ContextUpdate {
+        order_state: Some(OrderState::Shipped),
+        ..Default::default()
+    };
+    engine.context("demo", "shipped", update).expect("context");
+    let s = engine
+        .suggest("demo", Some("shipped"), "我的快递到哪了")
+        .expect("suggest");
+    let shipped_only = s.items.iter().any(|i| {
+        shop.phrases()
+            .find(|p| p.id == i.phrase_id)
+            .is_some_and(|p| p.order_states == [OrderState::Shipped])
+    });
+    assert!(shipped_only, "{:?}", ids(&s));
+}
+
+#[test]
+fn campaign_replies_appear_only_inside_their_window_in_shop_time() {
+    let (_d, engine) = engine();
+    let cases = [
+        (cn(2026, 11, 30, 23, 59), false),
+        (cn(2026, 12, 1, 0, 0), true),
+        (cn(2026, 12, 6, 15, 0), true),
+        (cn(2026, 12, 12, 23, 59), true),
+        (cn(2026, 12, 13, 0, 0), false),
+    ];
+    for (unix, want) in cases {
+        let at = At {
+            unix,
+            mono: Instant::now(),
+        };
+        let s = engine
+            .suggest_at("demo", None, "双12有什么活动吗", at)
+            .expect("suggest");
+        assert_eq!(
+            ids(&s).contains(&"promotion-015"),
+            want,
+            "at {unix}: {:?}",
+            ids(&s)
+        );
+    }
+}
+
+#[test]
+fn rapid_fire_fragments_are_read_together_within_the_window() {
+    let (_d, engine) = engine();
+    let t0 = Instant::now();
+    let at = |secs: u64| At {
+        unix: cn(2026, 11, 24, 10, 0),
+        mono: t0 + Duration::from_secs(secs),
+    };
+    // 我买的那个 / 衣服 / 啥时候能到啊: three messages, one question.
+    let a = engine
+        .suggest_at("demo", Some("r1"), "我买的那个", at(0))
+        .expect("1");
+    assert_eq!(a.reading, Reading::AsWritten);
+    let b = engine
+        .suggest_at("demo", Some("r1"), "衣服", at(3))
+        .expect("2");
+    assert_eq!(b.reading, Reading::Fragments(1));
+    let c = engine
+        .suggest_at("demo", Some("r1"), "啥时候能到啊", at(6))
+        .expect("3");
+    assert_eq!(c.reading, Reading::Fragments(2));
+    assert!(
+        ["logistics", "shipping"].contains(&primary(&c)),
+        "{:?}",
+        c.intents
+    );
+    // The question closed the run: the next message stands alone.
+    let d = engine
+        .suggest_at("demo", Some("r1"), "好的", at(7))
+        .expect("4");
+    assert_eq!(d.reading, Reading::AsWritten, "{:?}", d.intents);
+    // Beyond the window, a fragment is not joined to a later message.
+    engine
+        .suggest_at("demo", Some("r2"), "那个", at(0))
+        .expect("5");
+    let e = engine
+        .suggest_at("demo", Some("r2"), "能开发票吗", at(20))
+        .expect("6");
+    assert_eq!(e.reading, Reading::AsWritten);
+    assert_eq!(primary(&e), "invoice");
+    // The agent answering in between ends the run too.
+    engine
+        .suggest_at("demo", Some("r3"), "在吗", at(0))
+        .expect("7");
+    engine
+        .agent_message("demo", "r3", "在的亲,有什么可以帮您", None)
+        .expect("agent");
+    let f = engine
+        .suggest_at("demo", Some("r3"), "能开发票吗", at(2))
+        .expect("8");
+    assert_ne!(f.reading, Reading::Fragments(1));
+}
+
+#[test]
+fn a_short_reply_answers_the_agents_question() {
+    let (_d, engine) = engine();
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("亲,您要哪个颜色呢?", "黑色", &["stock", "product_inquiry"]),
+        (
+            "亲,您平时穿多大码的呢?",
+            "XL",
+            &["product_inquiry", "stock"],
+        ),
+        ("亲,发票抬头开个人还是公司呢?", "个人", &["invoice"]),
+    ];
+    for (n, (question, answer, want)) in cases.iter().enumerate() {
+        let conv = format!("q{n}");
+        let alone = engine
+            .suggest("demo", Some(&format!("alone{n}")), answer)
+            .expect("alone");
+        engine
+            .agent_message("demo", &conv, question, None)
+            .expect("agent question");
+        let s = engine.suggest("demo", Some(&conv), answer).expect("answer");
+        assert_eq!(
+            s.reading,
+            Reading::Answer,
+            "{question} → {answer}: {:?}",
+            s.intents
+        );
+        assert!(
+            want.contains(&primary(&s)),
+            "{question} → {answer}: {:?}",
+            s.intents
+        );
+        assert!(!s.abstained);
+        assert_ne!(
+            primary(&alone),
+            primary(&s),
+            "context changed the reading of {answer}"
+        );
+        // The question is answered once: the next short message stands alone again.
+        let next = engine.suggest("demo", Some(&conv), "嗯嗯").expect("next");
+        assert_ne!(next.reading, Reading::Answer);
+    }
+    // A statement from the agent opens no question; a topical answer keeps its own topic.
+    engine
+        .agent_message("demo", "s1", "亲,已经为您备注好了呢", None)
+        .expect("agent");
+    let s = engine.suggest("demo", Some("s1"), "好的").expect("ok");
+    assert_ne!(s.reading, Reading::Answer);
+    engine
+        .agent_message("demo", "s2", "您要哪个颜色?", None)
+        .expect("agent");
+    let s = engine
+        .suggest("demo", Some("s2"), "能开发票吗")
+        .expect("topical");
+    assert_eq!((s.reading, primary(&s)), (Reading::AsWritten, "invoice"));
+}
+
+#[test]
+fn a_fragment_after_a_logistics_exchange_is_read_as_logistics() {
+    let (_d, engine) = engine();
+    let t0 = Instant::now();
+    let at = |secs: u64| At {
+        unix: cn(2026, 11, 24, 10, 0),
+        mono: t0 + Duration::from_secs(secs),
+    };
+    let first = engine
+        .suggest_at("demo", Some("l1"), "我的快递到哪了", at(0))
+        .expect("1");
+    assert_eq!(primary(&first), "logistics");
+    for (n, fragment) in ["还没到呢", "那还要几天啊"].iter().enumerate() {
+        let s = engine
+            .suggest_at("demo", Some("l1"), fragment, at(60 * (n as u64 + 1)))
+            .expect("fragment");
+        assert_eq!(primary(&s), "logistics", "{fragment}: {:?}", s.intents);
+    }
+}
