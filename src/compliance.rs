@@ -14,7 +14,9 @@
 //! Invariant: pure, and never panics on any input. `check` of the same text with the same
 //! lexicon always gives the same violations in the same order (by start, then length).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use rustc_hash::FxHashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
@@ -221,7 +223,7 @@ enum Entry {
 #[derive(Debug, Clone)]
 pub struct Lexicon {
     rules: Vec<Rule>,
-    fold: HashMap<char, char>,
+    fold: FxHashMap<char, char>,
     automaton: AhoCorasick,
     entries: Vec<Entry>,
 }
@@ -245,7 +247,7 @@ impl Lexicon {
     /// rules are added, folds are merged.
     pub fn build(default: Source, shop: Option<Source>) -> Result<Self, LexiconError> {
         let mut rules = default.rules;
-        let mut fold: HashMap<char, char> = default.fold.into_iter().collect();
+        let mut fold: FxHashMap<char, char> = default.fold.into_iter().collect();
         if let Some(shop) = shop {
             rules.retain(|r| !shop.disable.contains(&r.id));
             for r in shop.rules {

@@ -8,7 +8,9 @@
 //! built from exactly its phrases (the index fingerprint covers the phrasebook files and the
 //! tokenizer's dictionary), so every search hit maps to a phrase in memory.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -148,13 +150,16 @@ struct Loaded {
     /// Highest phrase revision in the shop's files: the shop's version.
     version: u64,
     /// Enabled phrases by key.
-    by_key: HashMap<u64, usize>,
+    by_key: FxHashMap<u64, usize>,
     /// Flattened phrases of the shop.
     phrases: Vec<Phrase>,
     /// Normalized phrase texts, parallel to `phrases`.
-    normalized: Vec<String>,
+    /// Character bigrams of each phrase's normalized text, parallel to `phrases`.
+    grams: Vec<Vec<u64>>,
+    /// Parallel to `phrases`: blocked when rendered with shop policy alone.
+    policy_render_blocked: Vec<bool>,
     /// Per intent: enabled phrases by decreasing priority, then id.
-    by_intent: HashMap<String, Vec<usize>>,
+    by_intent: FxHashMap<String, Vec<usize>>,
 }
 
 /// Status of a loaded shop, for health checks.
@@ -265,9 +270,22 @@ impl Engine {
         index_status: Opened,
     ) -> Result<Loaded> {
         let phrases: Vec<Phrase> = shop.phrases().cloned().collect();
-        let normalized = phrases.iter().map(|p| normalize(&p.text)).collect();
-        let mut by_key = HashMap::new();
-        let mut by_intent: HashMap<String, Vec<usize>> = HashMap::new();
+        let normalized: Vec<String> = phrases.iter().map(|p| normalize(&p.text)).collect();
+        let grams = normalized.iter().map(|n| crate::rank::bigrams(n)).collect();
+        // The compliance verdict of each reply as rendered with shop policy alone: what
+        // it is whenever the conversation supplies no value.
+        let policy_render_blocked = phrases
+            .iter()
+            .map(|p| {
+                let text = p
+                    .template
+                    .render(|name: &str| shop.policy.get(name).map(String::as_str))
+                    .text;
+                shop.lexicon.check(&text).blocked()
+            })
+            .collect();
+        let mut by_key = FxHashMap::default();
+        let mut by_intent: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         for (i, p) in phrases.iter().enumerate().filter(|(_, p)| p.enabled) {
             if let Some(other) = by_key.insert(phrase_key(&p.id), i) {
                 return Err(Error::Phrasebook {
@@ -298,7 +316,8 @@ impl Engine {
             version,
             by_key,
             phrases,
-            normalized,
+            grams,
+            policy_render_blocked,
             by_intent,
         })
     }
@@ -507,7 +526,7 @@ impl Engine {
 
         // Intent probabilities as candidates see them. When abstaining, the clarifying
         // replies of `unknown` lead and the best guesses follow at a discount.
-        let mut intent_p: HashMap<&str, f32> = HashMap::new();
+        let mut intent_p: FxHashMap<&str, f32> = FxHashMap::default();
         if detection.abstained {
             intent_p.insert(UNKNOWN_INTENT, 1.0);
             for s in detection.intents.iter().skip(1) {
@@ -520,7 +539,7 @@ impl Engine {
                 }
             }
         }
-        let mut bm25: HashMap<usize, f32> = HashMap::new();
+        let mut bm25: FxHashMap<usize, f32> = FxHashMap::default();
         for hit in l.index.search(&normalized, BM25_HITS)? {
             if let Some(&i) = l.by_key.get(&hit.key) {
                 bm25.insert(i, hit.score);
@@ -579,7 +598,7 @@ impl Engine {
                 Candidate {
                     phrase_id: &p.id,
                     intent: &p.intent,
-                    text: &l.normalized[i],
+                    grams: std::borrow::Cow::Borrowed(&l.grams[i]),
                     intent_p: intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0),
                     bm25: bm25.get(&i).copied().unwrap_or(0.0),
                     priority: p.priority,
@@ -614,16 +633,31 @@ impl Engine {
             if items.len() == self.suggestions {
                 break;
             }
-            let Some(p) = l
-                .by_key
-                .get(&phrase_key(r.candidate.phrase_id))
-                .map(|&i| &l.phrases[i])
-            else {
+            let Some(&i) = l.by_key.get(&phrase_key(r.candidate.phrase_id)) else {
                 continue;
             };
-            let out = p.template.render(lookup);
+            let p = &l.phrases[i];
             // Checked after rendering: a variable's value must not smuggle a violation in.
-            if l.shop.lexicon.check(&out.text).blocked() {
+            // A reply that took no value from the conversation is the same text as at load,
+            // so its verdict from then stands.
+            let from_conversation = std::cell::Cell::new(false);
+            let out = p.template.render(|name: &str| {
+                let v = fresh
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v)
+                    .or_else(|| view.vars.get(name));
+                if v.is_some() {
+                    from_conversation.set(true);
+                }
+                v.or_else(|| l.shop.policy.get(name)).map(String::as_str)
+            });
+            let blocked_now = if from_conversation.get() {
+                l.shop.lexicon.check(&out.text).blocked()
+            } else {
+                l.policy_render_blocked[i]
+            };
+            if blocked_now {
                 blocked += 1;
                 tracing::warn!(shop, phrase = %p.id, "suggestion blocked by compliance after rendering");
                 continue;

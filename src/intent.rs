@@ -10,7 +10,7 @@
 //! has real content (在吗?什么时候发货 is about shipping). When no clause is confident, the
 //! engine abstains with [`UNKNOWN_INTENT`]. Pure.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::phrasebook::UNKNOWN_INTENT;
 use crate::text::{Text, clauses};
@@ -66,7 +66,7 @@ impl Detection {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     labels: Vec<String>,
-    features: HashMap<u64, u32>,
+    features: FxHashMap<u64, u32>,
     /// Row-major: feature row × class.
     weights: Vec<f32>,
     bias: Vec<f32>,
@@ -101,7 +101,7 @@ impl Classifier {
     /// Trains on `(intent id, examples)`; intents without examples are never predicted.
     pub fn train(text: &Text, data: &[(&str, &[String])], thresholds: Thresholds) -> Self {
         let labels: Vec<String> = data.iter().map(|(id, _)| id.to_string()).collect();
-        let mut features: HashMap<u64, u32> = HashMap::new();
+        let mut features: FxHashMap<u64, u32> = FxHashMap::default();
         let mut rows: Vec<(usize, Vec<u32>)> = Vec::new();
         for (class, (_, examples)) in data.iter().enumerate() {
             for ex in *examples {

@@ -7,15 +7,16 @@
 //! confidence), then the rest by score, skipping near-duplicates of what is already chosen.
 //! Pure; ties break by phrase id, so the same input always gives the same order.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 /// Signals of one candidate phrase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate<'a> {
     pub phrase_id: &'a str,
     pub intent: &'a str,
-    /// Normalized phrase text, for near-duplicate detection.
-    pub text: &'a str,
+    /// Character bigrams of the normalized phrase text ([`bigrams`]), for near-duplicate
+    /// detection; computed once per phrase when the shop loads.
+    pub grams: Cow<'a, [u64]>,
     /// Probability of the phrase's intent for this message (0 if not detected).
     pub intent_p: f32,
     /// BM25 score of the phrase for the message (0 if it did not match).
@@ -79,22 +80,22 @@ pub fn rank<'a>(
             .total_cmp(&a.score)
             .then_with(|| a.candidate.phrase_id.cmp(b.candidate.phrase_id))
     });
-    let mut seen_ids: HashSet<&str> = HashSet::new();
+    // At most `limit` entries each: linear scans beat hashing here.
     let mut chosen: Vec<Ranked<'a>> = Vec::with_capacity(limit);
-    let mut chosen_grams: Vec<HashSet<(char, char)>> = Vec::with_capacity(limit);
-    let mut take = |r: &Ranked<'a>, chosen: &mut Vec<Ranked<'a>>| {
-        if chosen.len() >= limit || seen_ids.contains(r.candidate.phrase_id) {
+    let mut chosen_at: Vec<usize> = Vec::with_capacity(limit);
+    let mut take = |at: usize, chosen: &mut Vec<Ranked<'a>>| {
+        let r = &scored[at];
+        if chosen.len() >= limit || chosen_at.contains(&at) {
             return false;
         }
-        let grams = bigrams(r.candidate.text);
-        if chosen_grams
+        let grams: &[u64] = &r.candidate.grams;
+        if chosen_at
             .iter()
-            .any(|g| jaccard(g, &grams) >= NEAR_DUPLICATE)
+            .any(|&c| jaccard(&scored[c].candidate.grams, grams) >= NEAR_DUPLICATE)
         {
             return false;
         }
-        seen_ids.insert(r.candidate.phrase_id);
-        chosen_grams.push(grams);
+        chosen_at.push(at);
         chosen.push(r.clone());
         true
     };
@@ -102,28 +103,54 @@ pub fn rank<'a>(
         if *p < DIVERSE_FLOOR {
             continue;
         }
-        for r in scored.iter().filter(|r| r.candidate.intent == *intent) {
-            if take(r, &mut chosen) {
+        for at in (0..scored.len()).filter(|&i| scored[i].candidate.intent == *intent) {
+            if take(at, &mut chosen) {
                 break;
             }
         }
     }
-    for r in &scored {
-        take(r, &mut chosen);
+    for at in 0..scored.len() {
+        if chosen.len() >= limit {
+            break;
+        }
+        take(at, &mut chosen);
     }
     chosen
 }
 
-fn bigrams(s: &str) -> HashSet<(char, char)> {
-    let chars: Vec<char> = s.chars().filter(|c| c.is_alphanumeric()).collect();
-    chars.windows(2).map(|w| (w[0], w[1])).collect()
+/// The character bigrams of `s` (letters and digits only), each packed in a `u64`, sorted
+/// and deduplicated: a set a merge can intersect without hashing.
+pub fn bigrams(s: &str) -> Vec<u64> {
+    let mut out = Vec::with_capacity(s.len() / 3);
+    let mut prev: Option<char> = None;
+    for c in s.chars().filter(|c| c.is_alphanumeric()) {
+        if let Some(p) = prev {
+            out.push((u64::from(p) << 32) | u64::from(c));
+        }
+        prev = Some(c);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
-fn jaccard(a: &HashSet<(char, char)>, b: &HashSet<(char, char)>) -> f32 {
+fn jaccard(a: &[u64], b: &[u64]) -> f32 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
-    let inter = a.intersection(b).count() as f32;
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let inter = inter as f32;
     inter / ((a.len() + b.len()) as f32 - inter).max(1.0)
 }
 
@@ -135,7 +162,7 @@ mod tests {
         Candidate {
             phrase_id: id,
             intent,
-            text,
+            grams: Cow::Owned(bigrams(text)),
             intent_p: p,
             bm25,
             priority: 5,
