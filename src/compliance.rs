@@ -16,7 +16,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
 use rustc_hash::FxHashMap;
+use sha2::Digest;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use serde::Deserialize;
@@ -121,6 +125,8 @@ struct RawRule {
 /// A lexicon source: a file's rules before merging.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
+    /// SHA-256 of the file's text: identical sources build one shared lexicon.
+    digest: String,
     fold: Vec<(char, char)>,
     disable: Vec<String>,
     rules: Vec<Rule>,
@@ -206,6 +212,7 @@ impl Source {
             });
         }
         Ok(Source {
+            digest: crate::phrasebook::hex_digest(sha2::Sha256::new_with_prefix(src.as_bytes())),
             fold,
             disable: raw.disable,
             rules,
@@ -242,6 +249,23 @@ fn keep(c: char) -> bool {
 }
 
 impl Lexicon {
+    /// [`Lexicon::build`], shared: shops whose default and override sources are identical
+    /// (almost all of them) get the same lexicon, built once and held once in memory.
+    pub fn shared(default: &Source, shop: Option<&Source>) -> Result<Arc<Self>, LexiconError> {
+        type Cache = Mutex<HashMap<(String, Option<String>), Weak<Lexicon>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let key = (default.digest.clone(), shop.map(|s| s.digest.clone()));
+        let cache = CACHE.get_or_init(Cache::default);
+        let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = map.get(&key).and_then(Weak::upgrade) {
+            return Ok(l);
+        }
+        let lexicon = Arc::new(Lexicon::build(default.clone(), shop.cloned())?);
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(key, Arc::downgrade(&lexicon));
+        Ok(lexicon)
+    }
+
     /// Builds a lexicon from the default source and an optional shop override: override
     /// rules replace default rules with the same id, `disable` removes default rules, new
     /// rules are added, folds are merged.

@@ -8,7 +8,7 @@
 //! built from exactly its phrases (the index fingerprint covers the phrasebook files and the
 //! tokenizer's dictionary), so every search hit maps to a phrase in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
@@ -133,6 +133,14 @@ impl At {
     }
 }
 
+impl Loaded {
+    /// The phrase at position `i` of [`Loaded::at`].
+    fn phrase(&self, i: usize) -> &Phrase {
+        let (a, b) = self.at[i];
+        &self.shop.intents[a as usize].phrases[b as usize]
+    }
+}
+
 /// A buyer message this short (characters, normalized) is a fragment to read with the
 /// next one even when the model is sure of it (在吗, 那个).
 const FRAGMENT_CHARS: usize = 4;
@@ -151,12 +159,12 @@ struct Loaded {
     version: u64,
     /// Enabled phrases by key.
     by_key: FxHashMap<u64, usize>,
-    /// Flattened phrases of the shop.
-    phrases: Vec<Phrase>,
-    /// Normalized phrase texts, parallel to `phrases`.
-    /// Character bigrams of each phrase's normalized text, parallel to `phrases`.
+    /// Where each phrase of the shop is: (intent, phrase) positions in `shop.intents`,
+    /// so phrases are held once, in the shop.
+    at: Vec<(u32, u32)>,
+    /// Character bigrams of each phrase's normalized text, parallel to `at`.
     grams: Vec<Vec<u64>>,
-    /// Parallel to `phrases`: blocked when rendered with shop policy alone.
+    /// Parallel to `at`: blocked when rendered with shop policy alone.
     policy_render_blocked: Vec<bool>,
     /// Per intent: enabled phrases by decreasing priority, then id.
     by_intent: FxHashMap<String, Vec<usize>>,
@@ -173,7 +181,43 @@ pub struct ShopStatus {
 }
 
 /// The suggestion engine for every shop of a phrasebook root.
+/// Trained classifiers by what they were trained on: shops with the same intents and
+/// examples (the default taxonomy, a chain's branches) share one model, trained once, held
+/// once in memory. Weak, so a model no shop uses any more is freed.
+#[derive(Default)]
+struct Models(std::sync::Mutex<HashMap<String, std::sync::Weak<Classifier>>>);
+
+impl Models {
+    fn get_or_train(&self, text: &Text, shop: &Shop, thresholds: Thresholds) -> Arc<Classifier> {
+        let mut h = Sha256::new();
+        for i in &shop.intents {
+            h.update(i.id.as_bytes());
+            h.update([0xff]);
+            for e in &i.examples {
+                h.update(e.as_bytes());
+                h.update([0xfe]);
+            }
+        }
+        h.update(format!("{thresholds:?}").as_bytes());
+        let key = crate::phrasebook::hex_digest(h);
+        let mut models = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = models.get(&key).and_then(std::sync::Weak::upgrade) {
+            return m;
+        }
+        let data: Vec<(&str, &[String])> = shop
+            .intents
+            .iter()
+            .map(|i| (i.id.as_str(), i.examples.as_slice()))
+            .collect();
+        let model = Arc::new(Classifier::train(text, &data, thresholds));
+        models.retain(|_, w| w.strong_count() > 0);
+        models.insert(key, Arc::downgrade(&model));
+        model
+    }
+}
+
 pub struct Engine {
+    models: Models,
     text: Arc<Text>,
     text_fp: String,
     options: Options,
@@ -221,12 +265,24 @@ impl Engine {
         let text_fp = text_fingerprint(dict.as_deref(), &words)?;
         std::fs::create_dir_all(&options.index)
             .map_err(|e| Error::io(format!("creating {}", options.index.display()), e))?;
+        let models = Models::default();
         let mut loaded = BTreeMap::new();
-        for shop in shops {
-            let l = Self::prepare(shop, &text, &text_fp, &options.index, options.thresholds)?;
+        let prepared = crate::par_map(shops, |shop| {
+            Self::prepare(
+                &models,
+                shop,
+                &text,
+                &text_fp,
+                &options.index,
+                options.thresholds,
+            )
+        });
+        for l in prepared {
+            let l = l?;
             loaded.insert(l.shop.id.clone(), Arc::new(l));
         }
         Ok(Engine {
+            models,
             text,
             text_fp,
             options: options.clone(),
@@ -240,18 +296,14 @@ impl Engine {
     }
 
     fn prepare(
+        models: &Models,
         shop: Shop,
         text: &Arc<Text>,
         text_fp: &str,
         index_root: &Path,
         thresholds: Thresholds,
     ) -> Result<Loaded> {
-        let data: Vec<(&str, &[String])> = shop
-            .intents
-            .iter()
-            .map(|i| (i.id.as_str(), i.examples.as_slice()))
-            .collect();
-        let classifier = Arc::new(Classifier::train(text, &data, thresholds));
+        let classifier = models.get_or_train(text, &shop, thresholds);
         let fingerprint = index_fingerprint(&shop, text_fp);
         let (index, index_status) = ShopIndex::open(
             &index_root.join(&shop.id),
@@ -269,7 +321,16 @@ impl Engine {
         index: Arc<ShopIndex>,
         index_status: Opened,
     ) -> Result<Loaded> {
-        let phrases: Vec<Phrase> = shop.phrases().cloned().collect();
+        let at: Vec<(u32, u32)> = shop
+            .intents
+            .iter()
+            .enumerate()
+            .flat_map(|(a, i)| (0..i.phrases.len()).map(move |b| (a as u32, b as u32)))
+            .collect();
+        let phrases: Vec<&Phrase> = at
+            .iter()
+            .map(|&(a, b)| &shop.intents[a as usize].phrases[b as usize])
+            .collect();
         let normalized: Vec<String> = phrases.iter().map(|p| normalize(&p.text)).collect();
         let grams = normalized.iter().map(|n| crate::rank::bigrams(n)).collect();
         // The compliance verdict of each reply as rendered with shop policy alone: what
@@ -277,6 +338,11 @@ impl Engine {
         let policy_render_blocked = phrases
             .iter()
             .map(|p| {
+                // Without variables the reply is the text the load already checked (a block
+                // there stops the load).
+                if !p.text.contains('{') {
+                    return false;
+                }
                 let text = p
                     .template
                     .render(|name: &str| shop.policy.get(name).map(String::as_str))
@@ -315,7 +381,7 @@ impl Engine {
             index_status,
             version,
             by_key,
-            phrases,
+            at,
             grams,
             policy_render_blocked,
             by_intent,
@@ -339,6 +405,7 @@ impl Engine {
             None => {
                 let n = shop.phrases().count();
                 let l = Self::prepare(
+                    &self.models,
                     shop,
                     &self.text,
                     &self.text_fp,
@@ -367,19 +434,11 @@ impl Engine {
                 let classifier = if same_examples {
                     old.classifier.clone()
                 } else {
-                    let data: Vec<(&str, &[String])> = shop
-                        .intents
-                        .iter()
-                        .map(|i| (i.id.as_str(), i.examples.as_slice()))
-                        .collect();
-                    Arc::new(Classifier::train(
-                        &self.text,
-                        &data,
-                        self.options.thresholds,
-                    ))
+                    self.models
+                        .get_or_train(&self.text, &shop, self.options.thresholds)
                 };
                 let fingerprint = index_fingerprint(&shop, &self.text_fp);
-                let (removed, added) = old.index.update(&old.phrases, &shop, &fingerprint)?;
+                let (removed, added) = old.index.update(&old.shop, &shop, &fingerprint)?;
                 let l = Self::assemble(shop, classifier, old.index.clone(), Opened::Reused)?;
                 let version = l.version.max(old.version);
                 (
@@ -421,7 +480,7 @@ impl Engine {
             .map(|l| ShopStatus {
                 id: l.shop.id.clone(),
                 name: l.shop.name.clone(),
-                phrases: l.phrases.len(),
+                phrases: l.at.len(),
                 intents: l.shop.intents.len(),
                 index: l.index_status.clone(),
             })
@@ -553,7 +612,7 @@ impl Engine {
                 pool.extend(
                     list.iter()
                         .filter(|&&i| {
-                            l.phrases[i].allowed_in(order_state) && l.phrases[i].live_at(now)
+                            l.phrase(i).allowed_in(order_state) && l.phrase(i).live_at(now)
                         })
                         .take(PER_INTENT),
                 );
@@ -586,9 +645,9 @@ impl Engine {
         };
         let candidates: Vec<Candidate<'_>> = pool
             .iter()
-            .filter(|&&i| l.phrases[i].allowed_in(order_state) && l.phrases[i].live_at(now))
+            .filter(|&&i| l.phrase(i).allowed_in(order_state) && l.phrase(i).live_at(now))
             .map(|&i| {
-                let p = &l.phrases[i];
+                let p = l.phrase(i);
                 // Complete = every variable without a fallback has a value; only the
                 // replies finally chosen are rendered.
                 let complete = p
@@ -636,7 +695,7 @@ impl Engine {
             let Some(&i) = l.by_key.get(&phrase_key(r.candidate.phrase_id)) else {
                 continue;
             };
-            let p = &l.phrases[i];
+            let p = l.phrase(i);
             // Checked after rendering: a variable's value must not smuggle a violation in.
             // A reply that took no value from the conversation is the same text as at load,
             // so its verdict from then stands.
@@ -726,7 +785,7 @@ impl Engine {
         let question = crate::text::is_choice_question(&normalized).then(|| {
             let from_phrase = phrase_id
                 .and_then(|id| l.by_key.get(&phrase_key(id)))
-                .map(|&i| l.phrases[i].intent.clone());
+                .map(|&i| l.phrase(i).intent.clone());
             from_phrase
                 .or_else(|| l.classifier.question_topic(&self.text, &normalized))
                 .or_else(|| self.question_topic_by_phrases(&l, &normalized))
@@ -748,7 +807,7 @@ impl Engine {
         let &(a, b) = crate::text::clauses(normalized).last()?;
         let hits = l.index.search(&normalized[a..b], 3).ok()?;
         hits.iter()
-            .filter_map(|h| l.by_key.get(&h.key).map(|&i| &l.phrases[i].intent))
+            .filter_map(|h| l.by_key.get(&h.key).map(|&i| &l.phrase(i).intent))
             .find(|intent| !["greeting", "closing", UNKNOWN_INTENT].contains(&intent.as_str()))
             .cloned()
     }

@@ -208,7 +208,7 @@ impl ShopIndex {
     /// Brings the index from `old` phrases to `shop`'s: deletes phrases that went away or
     /// changed, adds the new and changed ones, and commits with `fingerprint`. Returns
     /// (removed, added). Callers serialize updates of one shop (tantivy allows one writer).
-    pub fn update(&self, old: &[Phrase], shop: &Shop, fingerprint: &str) -> Result<(usize, usize)> {
+    pub fn update(&self, old: &Shop, shop: &Shop, fingerprint: &str) -> Result<(usize, usize)> {
         let err = |e: tantivy::TantivyError| Error::Index {
             shop: shop.id.clone(),
             message: e.to_string(),
@@ -219,14 +219,14 @@ impl ShopIndex {
                 && a.text == b.text
                 && a.keywords == b.keywords
         };
-        let before: HashMap<&str, &Phrase> = old.iter().map(|p| (p.id.as_str(), p)).collect();
+        let before: HashMap<&str, &Phrase> = old.phrases().map(|p| (p.id.as_str(), p)).collect();
         let after: HashMap<&str, &Phrase> = shop.phrases().map(|p| (p.id.as_str(), p)).collect();
         let mut writer = self
             .index
             .writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY)
             .map_err(err)?;
         let (mut removed, mut added) = (0, 0);
-        for p in old {
+        for p in old.phrases() {
             if after.get(p.id.as_str()).is_none_or(|n| !same(p, n)) {
                 writer.delete_term(Term::from_field_text(self.fields.id, &p.id));
                 removed += usize::from(p.enabled);

@@ -17,7 +17,6 @@ use super::{
 use crate::compliance::{Lexicon, Severity, Source, Violation};
 use crate::render::Template;
 use crate::{Error, Result};
-use std::sync::Arc;
 
 /// The compliance lexicon file: at the phrasebook root (default) and in a shop (override).
 pub const LEXICON_FILE: &str = "compliance.toml";
@@ -90,7 +89,9 @@ pub fn load_root(root: &Path) -> Result<Vec<Shop>> {
             tracing::warn!(shop = %dir.display(), "finished an interrupted multi-file write");
         }
     }
-    dirs.iter().map(|d| load_shop(d, &lexicon)).collect()
+    crate::par_map(dirs.iter().collect(), |d| load_shop(d, &lexicon))
+        .into_iter()
+        .collect()
 }
 
 /// Every compliance finding (block and warn) in the phrases and policy values of every shop
@@ -259,7 +260,8 @@ fn read_shop_with(
     } else {
         None
     };
-    let lexicon = Lexicon::build(default_lexicon.clone(), override_src).map_err(lexicon_error)?;
+    let lexicon =
+        Lexicon::shared(default_lexicon, override_src.as_ref()).map_err(lexicon_error)?;
     let mut findings = Vec::new();
     for (key, value) in &policy {
         for violation in lexicon.check(value).violations {
@@ -297,7 +299,7 @@ fn read_shop_with(
         policy,
         words: raw.dict.words,
         intents,
-        lexicon: Arc::new(lexicon),
+        lexicon,
         fingerprint: hex_digest(hasher),
         dir: dir.to_path_buf(),
     };
