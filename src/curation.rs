@@ -353,6 +353,7 @@ impl Curator {
         intent: &str,
         create: bool,
         mode: Mode,
+        action: &str,
         f: impl FnOnce(&mut IntentDoc, u64) -> Result<()>,
     ) -> Result<u64> {
         check_intent_id(intent)?;
@@ -384,7 +385,7 @@ impl Curator {
         self.commit(
             shop,
             version,
-            &format!("edit intent {intent}"),
+            action,
             vec![(path, Some(doc.render()))],
             mode,
         )
@@ -426,7 +427,8 @@ impl Curator {
             ));
         }
         let id = fields.id.clone();
-        let version = self.edit_intent(shop, &input.intent, false, mode, |doc, v| {
+        let action = format!("create phrase {id}");
+        let version = self.edit_intent(shop, &input.intent, false, mode, &action, |doc, v| {
             fields.revision = v;
             doc.upsert_phrase(&fields)
                 .map_err(|e| invalid("phrase", e.0))
@@ -469,7 +471,8 @@ impl Curator {
         if !input.intent.is_empty() && input.intent != current.intent {
             return self.move_phrase(shop, &current.intent, &input.intent, fields, mode);
         }
-        self.edit_intent(shop, &current.intent, false, mode, |doc, v| {
+        let action = format!("update phrase {id}");
+        self.edit_intent(shop, &current.intent, false, mode, &action, |doc, v| {
             fields.revision = v;
             doc.upsert_phrase(&fields)
                 .map_err(|e| invalid("phrase", e.0))
@@ -513,7 +516,7 @@ impl Curator {
         self.commit(
             shop,
             version,
-            &format!("move phrase to {to}"),
+            &format!("move phrase {} to {to}", fields.id),
             files.into_iter().map(|(p, c)| (p, Some(c))).collect(),
             mode,
         )
@@ -530,14 +533,22 @@ impl Curator {
                 current: current.revision,
             });
         }
-        self.edit_intent(shop, &current.intent, false, Mode::Apply, |doc, v| {
-            doc.remove_phrase(id).map_err(|e| invalid("phrase", e.0))?;
-            // The intent file changed: record the version there, so the shop's version
-            // (the highest revision in its files) moves on even when the deleted phrase
-            // held it.
-            doc.set_revision(v);
-            Ok(())
-        })
+        let action = format!("delete phrase {id}");
+        self.edit_intent(
+            shop,
+            &current.intent,
+            false,
+            Mode::Apply,
+            &action,
+            |doc, v| {
+                doc.remove_phrase(id).map_err(|e| invalid("phrase", e.0))?;
+                // The intent file changed: record the version there, so the shop's version
+                // (the highest revision in its files) moves on even when the deleted phrase
+                // held it.
+                doc.set_revision(v);
+                Ok(())
+            },
+        )
     }
 
     /// Creates an intent or changes its fields. `base_revision` guards an update like a
@@ -562,7 +573,8 @@ impl Curator {
             }
             _ => {}
         }
-        self.edit_intent(shop, intent, true, mode, |doc, v| {
+        let action = format!("edit intent {intent}");
+        self.edit_intent(shop, intent, true, mode, &action, |doc, v| {
             if let Some(l) = &input.label {
                 doc.set_label(l);
             }

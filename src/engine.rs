@@ -487,6 +487,11 @@ impl Engine {
             .collect()
     }
 
+    /// The display name of a loaded shop.
+    pub fn shop_name(&self, shop: &str) -> Option<String> {
+        self.read_shops().get(shop).map(|l| l.shop.name.clone())
+    }
+
     /// Ids of the loaded shops, sorted.
     pub fn shop_ids(&self) -> Vec<String> {
         self.read_shops().keys().cloned().collect()

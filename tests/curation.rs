@@ -202,6 +202,14 @@ async fn invalid_edits_name_the_field_and_change_nothing() {
             "order_state `lost`",
         ),
         (json!({"intent": "nope", "text": "x"}), "no intent `nope`"),
+        (
+            json!({"intent": "greeting", "text": "x", "valid_from": "next week"}),
+            "valid_from `next week`",
+        ),
+        (
+            json!({"intent": "greeting", "text": "x", "valid_from": "2026-12-12", "valid_until": "2026-12-01"}),
+            "not after valid_from",
+        ),
         (json!({"intent": "greeting", "text": "  "}), "text is empty"),
         (
             json!({"intent": "greeting", "text": "x", "colour": "red"}),

@@ -145,6 +145,23 @@ async fn wrong_or_missing_token_is_refused_before_the_upgrade() {
         .await
         .expect("query token accepted");
     assert_eq!(recv(&mut ws).await["type"], "welcome");
+    // Pages ask who a token is without a WebSocket.
+    let cases = [
+        (Some(AGENT), 200, Some("agent")),
+        (Some(OWNER), 200, Some("owner")),
+        (Some("wrong-token"), 401, None),
+        (None, 401, None),
+    ];
+    for (token, status, role) in cases {
+        let (got, body) = http(srv.addr, "GET", "/v1/whoami", token, None).await;
+        assert_eq!(got, status, "{token:?}: {body}");
+        if let Some(role) = role {
+            assert_eq!(
+                (body["shop"].as_str(), body["role"].as_str()),
+                (Some("demo"), Some(role))
+            );
+        }
+    }
 }
 
 #[tokio::test]

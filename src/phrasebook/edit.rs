@@ -128,8 +128,7 @@ impl IntentDoc {
                     .ok_or_else(|| EditError("could not append a phrase".into()))?
             }
         };
-        fill(table, p);
-        Ok(())
+        fill(table, p)
     }
 
     /// Removes the phrase; false if there was none.
@@ -179,7 +178,7 @@ fn set_list(t: &mut Table, key: &str, items: &[String]) {
     }
 }
 
-fn fill(t: &mut Table, p: &PhraseFields) {
+fn fill(t: &mut Table, p: &PhraseFields) -> Result<(), EditError> {
     t["id"] = value(p.id.as_str());
     t["text"] = value(p.text.as_str());
     set_list(t, "keywords", &p.keywords);
@@ -192,11 +191,15 @@ fn fill(t: &mut Table, p: &PhraseFields) {
         ("valid_from", &p.valid_from),
         ("valid_until", &p.valid_until),
     ] {
-        match v
-            .as_deref()
-            .and_then(|s| s.parse::<toml_edit::Datetime>().ok())
-        {
-            Some(d) => t[key] = value(d),
+        match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => {
+                let d = s.parse::<toml_edit::Datetime>().map_err(|_| {
+                    EditError(format!(
+                        "{key} `{s}` is not a date or date-time (2026-12-01, 2026-12-01T20:00:00, 2026-12-01T20:00:00+08:00)"
+                    ))
+                })?;
+                t[key] = value(d);
+            }
             None => {
                 t.remove(key);
             }
@@ -204,6 +207,7 @@ fn fill(t: &mut Table, p: &PhraseFields) {
     }
     set_or_remove(t, "enabled", p.enabled);
     t["revision"] = value(i64::try_from(p.revision).unwrap_or(i64::MAX));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -260,8 +260,7 @@ fn read_shop_with(
     } else {
         None
     };
-    let lexicon =
-        Lexicon::shared(default_lexicon, override_src.as_ref()).map_err(lexicon_error)?;
+    let lexicon = Lexicon::shared(default_lexicon, override_src.as_ref()).map_err(lexicon_error)?;
     let mut findings = Vec::new();
     for (key, value) in &policy {
         for violation in lexicon.check(value).violations {

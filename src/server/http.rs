@@ -22,6 +22,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
+        .route("/v1/whoami", get(whoami))
         .route("/v1/shops/{shop}/messages", post(post_message))
         .route("/v1/check", post(post_check))
         .route(
@@ -108,6 +109,19 @@ pub(super) fn authorize(
         )));
     }
     Ok(grant)
+}
+
+/// `GET /v1/whoami`: the shop and role of the bearer token, so a page can tell an agent
+/// from an owner (and a bad token from a server that is down) without a WebSocket.
+async fn whoami(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match authenticate(&state, &headers) {
+        Ok(grant) => {
+            let name = state.engine.shop_name(&grant.shop).unwrap_or_default();
+            Json(json!({"shop": grant.shop, "name": name, "role": grant.role.as_str()}))
+                .into_response()
+        }
+        Err(r) => *r,
+    }
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {

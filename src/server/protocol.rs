@@ -97,13 +97,14 @@ pub struct ProtocolError {
     pub request: Option<String>,
 }
 
-pub const CLIENT_TYPES: [&str; 6] = [
+pub const CLIENT_TYPES: [&str; 7] = [
     "subscribe",
     "unsubscribe",
     "customer_message",
     "agent_message",
     "context",
     "ping",
+    "check",
 ];
 
 /// Parses one text frame. Returns the request id (to echo) with the message.

@@ -1,0 +1,2 @@
+// adapter/start.js — runs last among the content scripts: every site module has registered.
+HuashuAdapter.start();
