@@ -163,7 +163,7 @@ struct Loaded {
     /// so phrases are held once, in the shop.
     at: Vec<(u32, u32)>,
     /// Character bigrams of each phrase's normalized text, parallel to `at`.
-    grams: Vec<Vec<u64>>,
+    grams: Vec<Box<[u32]>>,
     /// Parallel to `at`: blocked when rendered with shop policy alone.
     policy_render_blocked: Vec<bool>,
     /// Per intent: enabled phrases by decreasing priority, then id.
@@ -332,7 +332,10 @@ impl Engine {
             .map(|&(a, b)| &shop.intents[a as usize].phrases[b as usize])
             .collect();
         let normalized: Vec<String> = phrases.iter().map(|p| normalize(&p.text)).collect();
-        let grams = normalized.iter().map(|n| crate::rank::bigrams(n)).collect();
+        let grams = normalized
+            .iter()
+            .map(|n| crate::rank::bigrams(n).into_boxed_slice())
+            .collect();
         // The compliance verdict of each reply as rendered with shop policy alone: what
         // it is whenever the conversation supplies no value.
         let policy_render_blocked = phrases
@@ -822,6 +825,20 @@ impl Engine {
         let l = self.loaded(shop)?;
         let text: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
         Ok(l.shop.lexicon.check(&text))
+    }
+
+    /// The intent detection of a message alone, without conversation (benchmarks,
+    /// diagnostics).
+    pub fn analyze_intent(&self, shop: &str, message: &str) -> Result<crate::intent::Detection> {
+        let l = self.loaded(shop)?;
+        Ok(l.classifier.detect(&self.text, &normalize(message)))
+    }
+
+    /// The BM25 hits of a message in a shop's index, as suggest runs it (benchmarks,
+    /// diagnostics).
+    pub fn search(&self, shop: &str, message: &str) -> Result<Vec<crate::index::Hit>> {
+        let l = self.loaded(shop)?;
+        l.index.search(&normalize(message), BM25_HITS)
     }
 
     /// The normalized text and tokens of a message, as the engine sees it (diagnostics).

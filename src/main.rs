@@ -603,37 +603,7 @@ fn gen_shops(
     )?;
     let shop_toml = std::fs::read_to_string(source.dir.join("shop.toml"))?;
     let generated = huashu::synth::generate(&source, &shop_toml, spec);
-    std::fs::create_dir_all(out)?;
-    // The generated root is a phrasebook root like the source's: same lexicon, same
-    // dictionary.
-    std::fs::copy(
-        data.phrasebook.join("compliance.toml"),
-        out.join("compliance.toml"),
-    )?;
-    let dict = data.phrasebook.join("dict");
-    if dict.is_dir() {
-        std::fs::create_dir_all(out.join("dict"))?;
-        for entry in std::fs::read_dir(&dict)? {
-            let entry = entry?;
-            if entry.path().is_file() {
-                std::fs::copy(entry.path(), out.join("dict").join(entry.file_name()))?;
-            }
-        }
-    }
-    let mut phrases = 0usize;
-    for shop in &generated.shops {
-        for (rel, content) in &shop.files {
-            let path = out.join(&shop.id).join(rel);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            phrases += content.matches("\n[[phrase]]").count();
-            std::fs::write(&path, content)?;
-        }
-    }
-    let mut text = generated.messages.join("\n");
-    text.push('\n');
-    std::fs::write(out.join("messages.txt"), text)?;
+    let phrases = huashu::synth::write_root(out, &data.phrasebook, &generated)?;
     eprintln!(
         "wrote {} shops, {} phrases, {} buyer messages under {}",
         generated.shops.len(),
@@ -683,6 +653,7 @@ fn bench(args: BenchArgs) -> CliResult {
         if args.json {
             let mut v = serde_json::to_value(&run)?;
             v["load_ms"] = serde_json::json!(load_ms);
+            v["build_ms"] = serde_json::json!(load_ms);
             println!("{v}");
         } else {
             let s = &run.stats;

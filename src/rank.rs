@@ -16,7 +16,7 @@ pub struct Candidate<'a> {
     pub intent: &'a str,
     /// Character bigrams of the normalized phrase text ([`bigrams`]), for near-duplicate
     /// detection; computed once per phrase when the shop loads.
-    pub grams: Cow<'a, [u64]>,
+    pub grams: Cow<'a, [u32]>,
     /// Probability of the phrase's intent for this message (0 if not detected).
     pub intent_p: f32,
     /// BM25 score of the phrase for the message (0 if it did not match).
@@ -88,7 +88,7 @@ pub fn rank<'a>(
         if chosen.len() >= limit || chosen_at.contains(&at) {
             return false;
         }
-        let grams: &[u64] = &r.candidate.grams;
+        let grams: &[u32] = &r.candidate.grams;
         if chosen_at
             .iter()
             .any(|&c| jaccard(&scored[c].candidate.grams, grams) >= NEAR_DUPLICATE)
@@ -118,14 +118,17 @@ pub fn rank<'a>(
     chosen
 }
 
-/// The character bigrams of `s` (letters and digits only), each packed in a `u64`, sorted
-/// and deduplicated: a set a merge can intersect without hashing.
-pub fn bigrams(s: &str) -> Vec<u64> {
+/// The character bigrams of `s` (letters and digits only), each hashed to a `u32`, sorted
+/// and deduplicated: a compact set a merge can intersect without hashing again. (A hash
+/// collision can only make two replies look a little more alike.)
+pub fn bigrams(s: &str) -> Vec<u32> {
     let mut out = Vec::with_capacity(s.len() / 3);
     let mut prev: Option<char> = None;
     for c in s.chars().filter(|c| c.is_alphanumeric()) {
         if let Some(p) = prev {
-            out.push((u64::from(p) << 32) | u64::from(c));
+            let pair = (u64::from(p) << 32) | u64::from(c);
+            // Fibonacci hashing: the high bits of a multiplicative hash.
+            out.push((pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32);
         }
         prev = Some(c);
     }
@@ -134,7 +137,7 @@ pub fn bigrams(s: &str) -> Vec<u64> {
     out
 }
 
-fn jaccard(a: &[u64], b: &[u64]) -> f32 {
+fn jaccard(a: &[u32], b: &[u32]) -> f32 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }

@@ -6,7 +6,7 @@
 //! ranking realistic candidate lists. Every generated text passes the source shop's
 //! compliance lexicon (a recombination that trips a `block` rule is redrawn), so the output
 //! loads like a curated shop. Deterministic: the same source, sizes and seed give the same
-//! bytes. Pure: the caller writes the files.
+//! bytes. [`generate`] is pure; [`write_root`] puts the result on disk.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -186,6 +186,46 @@ pub fn generate(source: &Shop, shop_toml: &str, spec: &Spec) -> Generated {
     }
     let messages = messages(source, spec.messages, &mut rng);
     Generated { shops, messages }
+}
+
+/// Writes `generated` as a phrasebook root at `out` (which should be empty): the shops, the
+/// source root's `compliance.toml` and `dict/`, and `messages.txt`. Returns the number of
+/// phrases written.
+pub fn write_root(
+    out: &std::path::Path,
+    source_root: &std::path::Path,
+    generated: &Generated,
+) -> std::io::Result<usize> {
+    std::fs::create_dir_all(out)?;
+    std::fs::copy(
+        source_root.join("compliance.toml"),
+        out.join("compliance.toml"),
+    )?;
+    let dict = source_root.join("dict");
+    if dict.is_dir() {
+        std::fs::create_dir_all(out.join("dict"))?;
+        for entry in std::fs::read_dir(&dict)? {
+            let entry = entry?;
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), out.join("dict").join(entry.file_name()))?;
+            }
+        }
+    }
+    let mut phrases = 0usize;
+    for shop in &generated.shops {
+        for (rel, content) in &shop.files {
+            let path = out.join(&shop.id).join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            phrases += content.matches("\n[[phrase]]").count();
+            std::fs::write(&path, content)?;
+        }
+    }
+    let mut text = generated.messages.join("\n");
+    text.push('\n');
+    std::fs::write(out.join("messages.txt"), text)?;
+    Ok(phrases)
 }
 
 /// Phrases per intent in proportion to the source shop, summing to exactly `total`

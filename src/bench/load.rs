@@ -302,6 +302,8 @@ struct Shared {
     pending: Mutex<HashMap<u64, Pending>>,
     samples: Mutex<Samples>,
     drained: Notify,
+    /// Set when the run is over: closes from then on are the generator's own.
+    stopping: std::sync::atomic::AtomicBool,
     received: AtomicU64,
     errors: AtomicU64,
     closes: AtomicU64,
@@ -332,7 +334,9 @@ async fn read_loop(
         let text = match next {
             Ok(Some(Ok(Message::Text(t)))) => t,
             Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) | Err(_) => {
-                shared.closes.fetch_add(1, Ordering::Relaxed);
+                if !shared.stopping.load(Ordering::Relaxed) {
+                    shared.closes.fetch_add(1, Ordering::Relaxed);
+                }
                 return;
             }
             Ok(Some(Ok(_))) => continue,
@@ -476,6 +480,7 @@ pub async fn run(target: &Target, spec: &Spec, progress: impl Fn(&Progress)) -> 
         pending: Mutex::new(HashMap::new()),
         samples: Mutex::new(Samples::default()),
         drained: Notify::new(),
+        stopping: std::sync::atomic::AtomicBool::new(false),
         received: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         closes: AtomicU64::new(0),
@@ -623,6 +628,7 @@ pub async fn run(target: &Target, spec: &Spec, progress: impl Fn(&Progress)) -> 
         }
     };
     let _ = tokio::time::timeout(spec.drain, drained).await;
+    shared.stopping.store(true, Ordering::Relaxed);
     stop.notify_waiters();
     drop(writers);
     let _ = tokio::time::timeout(PEER_TIMEOUT, async {

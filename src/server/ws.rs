@@ -26,6 +26,8 @@ use crate::phrasebook::OrderState;
 
 /// Largest frame accepted from a client.
 pub const MAX_FRAME: usize = 64 * 1024;
+/// Initial read and write buffer of a connection.
+const CONN_BUFFER: usize = 4096;
 /// A write that takes longer means the client is gone or stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Server pings this often.
@@ -62,6 +64,10 @@ pub async fn upgrade(
     ws.protocols([PROTOCOL])
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
+        // Frames are small and a busy shop holds thousands of sidebars open: small
+        // per-connection buffers (they grow for a large frame) instead of 128 KiB each.
+        .read_buffer_size(CONN_BUFFER)
+        .write_buffer_size(CONN_BUFFER)
         .on_upgrade(move |socket| session(state, grant, socket))
 }
 
