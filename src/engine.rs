@@ -31,8 +31,9 @@ pub const MAX_SUGGESTIONS: usize = 10;
 /// Longest buyer message accepted, in characters; longer ones are cut (a pasted essay gets
 /// suggestions for its beginning rather than an error).
 pub const MAX_MESSAGE_CHARS: usize = 2000;
-/// Phrases per detected intent considered (best by priority), besides lexical hits.
-const PER_INTENT: usize = 16;
+/// Phrases per detected intent considered (best by priority), besides lexical hits: without
+/// a lexical hit a phrase of lower priority cannot outrank them, and with one it is a hit.
+const PER_INTENT: usize = 8;
 /// Lexical hits considered.
 const BM25_HITS: usize = 24;
 /// Ranked candidates beyond the limit, to replace suggestions the compliance gate blocks.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -27,10 +27,11 @@ use crate::text::{Text, is_stopword, normalize};
 use crate::{Error, Result};
 
 /// Bumped whenever the schema or the way documents are built changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const TOKENIZER: &str = "huashu";
-/// Keywords are written by the owner to say what a phrase answers: they count double.
-const KEYWORD_BOOST: f32 = 2.0;
+/// Keywords are written by the owner to say what a phrase answers: each is indexed this many
+/// times beside the phrase text, so it weighs that much more than a word of the text.
+const KEYWORD_WEIGHT: usize = 2;
 const WRITER_MEMORY: usize = 20_000_000;
 
 /// How [`ShopIndex::open`] found the index on disk.
@@ -51,7 +52,6 @@ struct Fields {
     id: Field,
     intent: Field,
     text: Field,
-    keywords: Field,
     key: Field,
 }
 
@@ -97,8 +97,7 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
         intent: b.add_text_field("intent", STRING | STORED),
-        text: b.add_text_field("text", tokenized.clone()),
-        keywords: b.add_text_field("keywords", tokenized),
+        text: b.add_text_field("text", tokenized),
         key: b.add_u64_field("key", FAST),
     };
     (b.build(), fields)
@@ -271,26 +270,17 @@ impl ShopIndex {
         if words.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(words.len() * 2);
-        for w in &words {
-            clauses.push((
-                Occur::Should,
-                Box::new(TermQuery::new(
+        // One field: a lookup per word, not two (keywords are in it, twice, for their boost).
+        let clauses: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
+            .map(|w| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
                     Term::from_field_text(self.fields.text, w),
                     IndexRecordOption::WithFreqs,
-                )),
-            ));
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.fields.keywords, w),
-                        IndexRecordOption::WithFreqs,
-                    )),
-                    KEYWORD_BOOST,
-                )),
-            ));
-        }
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
         let index_err = |e: tantivy::TantivyError| Error::Index {
@@ -349,8 +339,11 @@ fn document(fields: &Fields, p: &Phrase) -> TantivyDocument {
     doc.add_text(fields.id, &p.id);
     doc.add_text(fields.intent, &p.intent);
     doc.add_text(fields.text, &p.text);
+    // Keywords are words a buyer uses for what the reply answers: they count twice.
     for k in &p.keywords {
-        doc.add_text(fields.keywords, k);
+        for _ in 0..KEYWORD_WEIGHT {
+            doc.add_text(fields.text, k);
+        }
     }
     doc.add_u64(fields.key, phrase_key(&p.id));
     doc
