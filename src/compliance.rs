@@ -346,6 +346,16 @@ impl Lexicon {
         // on the whole string (fast2s maps char for char, so the origins stay aligned).
         let mut chars: Vec<(char, usize)> = Vec::with_capacity(text.len());
         for (i, c) in text.chars().enumerate() {
+            // Fast path: NFKC and lowercasing leave CJK ideographs alone and only lowercase
+            // ASCII; most reply text is nothing else.
+            if c.is_ascii() || ('\u{4e00}'..='\u{9fff}').contains(&c) {
+                let l = c.to_ascii_lowercase();
+                let f = self.fold.get(&l).copied().unwrap_or(l);
+                if keep(f) {
+                    chars.push((f, i));
+                }
+                continue;
+            }
             for n in std::iter::once(c).nfkc() {
                 for l in n.to_lowercase() {
                     let f = self.fold.get(&l).copied().unwrap_or(l);

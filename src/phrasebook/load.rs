@@ -368,7 +368,16 @@ fn load_intent(
         .and_then(|n| n.to_str())
         .unwrap_or_default()
         .to_string();
-    let at = |span: std::ops::Range<usize>| location(path, src, span.start);
+    // Line starts once per file: a phrase's location is then a binary search, not a scan of
+    // the file up to it.
+    let newlines: Vec<usize> = src.match_indices('\n').map(|(i, _)| i).collect();
+    let at = |span: std::ops::Range<usize>| {
+        format!(
+            "{}:{}",
+            path.display(),
+            newlines.partition_point(|&n| n < span.start) + 1
+        )
+    };
     if !valid_id(&id) {
         return Err(Error::Phrasebook {
             location: path.display().to_string(),
@@ -569,7 +578,6 @@ fn location(path: &Path, src: &str, offset: usize) -> String {
     format!("{}:{}", path.display(), upto.matches('\n').count() + 1)
 }
 
-/// Policy values as template text; nested tables are not variables.
 /// Time zone of campaign windows when the shop names none: the platforms' own.
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 
@@ -609,6 +617,7 @@ fn instant(
     Ok(stamp.as_second())
 }
 
+/// Policy values as template text; nested tables are not variables.
 fn policy_text(value: &toml::Value) -> Option<String> {
     match value {
         toml::Value::String(s) => Some(s.clone()),

@@ -10,7 +10,14 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Normalizes a buyer message, an example utterance or a phrase for tokenization.
 pub fn normalize(input: &str) -> String {
-    let nfkc: String = input.nfkc().flat_map(char::to_lowercase).collect();
+    // Most text is already NFKC (CJK, ASCII): the quick check is far cheaper than the
+    // normalizing iterator.
+    let nfkc: String = match unicode_normalization::is_nfkc_quick(input.chars()) {
+        unicode_normalization::IsNormalized::Yes => {
+            input.chars().flat_map(char::to_lowercase).collect()
+        }
+        _ => input.nfkc().flat_map(char::to_lowercase).collect(),
+    };
     let simplified = fast2s::convert(&nfkc);
     let unmasked = replace_markers(&simplified);
     collapse(&unmasked)
