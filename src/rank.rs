@@ -91,7 +91,7 @@ pub fn rank<'a>(
         let grams: &[u32] = &r.candidate.grams;
         if chosen_at
             .iter()
-            .any(|&c| jaccard(&scored[c].candidate.grams, grams) >= NEAR_DUPLICATE)
+            .any(|&c| near_duplicate(&scored[c].candidate.grams, grams))
         {
             return false;
         }
@@ -135,6 +135,16 @@ pub fn bigrams(s: &str) -> Vec<u32> {
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// Jaccard similarity ≥ [`NEAR_DUPLICATE`]. It can be no more than the ratio of the smaller
+/// set to the larger, so sets of very different size are told apart without a merge.
+fn near_duplicate(a: &[u32], b: &[u32]) -> bool {
+    let (small, large) = (a.len().min(b.len()) as f32, a.len().max(b.len()) as f32);
+    if large > 0.0 && small / large < NEAR_DUPLICATE {
+        return false;
+    }
+    jaccard(a, b) >= NEAR_DUPLICATE
 }
 
 fn jaccard(a: &[u32], b: &[u32]) -> f32 {
