@@ -70,7 +70,11 @@ pub struct Suggestion {
     pub phrase_id: String,
     pub intent: String,
     pub text: String,
+    /// Ranking score: orders the suggestions, not meant to be read as a probability.
     pub score: f32,
+    /// 0..1: how likely the reply's intent is what the buyer wants (the model's probability;
+    /// its calibration on real messages is measured by `huashu eval`).
+    pub confidence: f32,
     /// Variables without a value; their `{placeholders}` remain in `text`.
     pub missing: Vec<String>,
     pub code: Option<String>,
@@ -730,11 +734,19 @@ impl Engine {
                 tracing::warn!(shop, phrase = %p.id, "suggestion blocked by compliance after rendering");
                 continue;
             }
+            // How likely the reply's intent is what the buyer wants: the model's probability
+            // for it (a clarifying reply: its confidence in abstaining).
+            let confidence = if detection.abstained && p.intent == UNKNOWN_INTENT {
+                detection.intents.first().map_or(0.0, |s| s.confidence)
+            } else {
+                intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0)
+            };
             items.push(Suggestion {
                 phrase_id: p.id.clone(),
                 intent: p.intent.clone(),
                 text: out.text,
                 score: r.score,
+                confidence: confidence.clamp(0.0, 1.0),
                 missing: out.missing,
                 code: p.code.clone(),
             });

@@ -111,6 +111,40 @@ pub struct Report {
     pub top3: f64,
     pub latency_p50: Duration,
     pub latency_p99: Duration,
+    /// How well the first suggestion's `confidence` predicts that its intent is right.
+    pub calibration: Calibration,
+}
+
+/// Reliability of a confidence: rows binned by confidence (tenths), each bin's mean
+/// confidence against how often the first suggestion's intent was one of the row's labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Calibration {
+    /// Expected calibration error: the row-weighted mean |confidence − hit rate| of the bins.
+    pub ece: f64,
+    /// (bin low edge, rows, mean confidence, hit rate) for the bins with rows.
+    pub bins: Vec<(f64, usize, f64, f64)>,
+}
+
+/// Calibration of `(confidence, hit)` pairs over ten equal-width bins.
+pub fn calibration(pairs: &[(f32, bool)]) -> Calibration {
+    let mut sums = [(0usize, 0.0f64, 0usize); 10];
+    for &(c, hit) in pairs {
+        let b = ((c.clamp(0.0, 1.0) * 10.0) as usize).min(9);
+        sums[b].0 += 1;
+        sums[b].1 += f64::from(c);
+        sums[b].2 += usize::from(hit);
+    }
+    let total = pairs.len().max(1) as f64;
+    let mut out = Calibration::default();
+    for (b, &(n, conf, hits)) in sums.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let (mean, rate) = (conf / n as f64, hits as f64 / n as f64);
+        out.ece += n as f64 / total * (mean - rate).abs();
+        out.bins.push((b as f64 / 10.0, n, mean, rate));
+    }
+    out
 }
 
 /// Whole conversations, for replaying the turns before a labeled message.
@@ -177,6 +211,7 @@ pub fn evaluate(
 ) -> Result<Report> {
     let mut predictions = Vec::with_capacity(rows.len());
     let mut latencies = Vec::with_capacity(rows.len());
+    let mut confidences = Vec::with_capacity(rows.len());
     let now = At::now();
     for (i, row) in rows.iter().enumerate() {
         let conversation = format!("eval-{i}");
@@ -217,9 +252,14 @@ pub fn evaluate(
             .first()
             .map_or(UNKNOWN_INTENT.to_string(), |i| i.intent.clone());
         let top3: Vec<String> = s.items.iter().take(3).map(|i| i.intent.clone()).collect();
+        if let Some(first) = s.items.first() {
+            confidences.push((first.confidence, row.intents.contains(&first.intent)));
+        }
         predictions.push((primary, top3));
     }
-    Ok(score(rows, &predictions, latencies))
+    let mut report = score(rows, &predictions, latencies);
+    report.calibration = calibration(&confidences);
+    Ok(report)
 }
 
 /// Spacing of replayed turns: more than the rapid-fire window, well inside the time an
@@ -317,6 +357,7 @@ pub fn score(
         top3: ratio(top3, answerable),
         latency_p50: pct(0.5),
         latency_p99: pct(0.99),
+        calibration: Calibration::default(),
     }
 }
 
@@ -374,6 +415,25 @@ mod tests {
                 .contains("speaker")
         );
         assert!(read_sessions("session\trow\tspeaker\ttext\na\tx\tbuyer\tt\n", "s.tsv").is_err());
+    }
+
+    #[test]
+    fn calibration_compares_confidence_with_hit_rate() {
+        let cases: &[(&[(f32, bool)], f64)] = &[
+            // Perfectly calibrated: 0.25 confidence, 1 hit in 4.
+            (&[(0.25, true), (0.25, false), (0.25, false), (0.25, false)], 0.0),
+            // Over-confident: 0.95 but never right.
+            (&[(0.95, false), (0.95, false)], 0.95),
+            // Two bins, each off by 0.1, equal weight.
+            (&[(0.9, true), (0.1, true)], 0.5),
+        ];
+        for (pairs, want) in cases {
+            let c = calibration(pairs);
+            assert!((c.ece - want).abs() < 1e-6, "{pairs:?}: {}", c.ece);
+        }
+        let c = calibration(&[(1.0, true), (0.0, false)]);
+        assert_eq!(c.bins.len(), 2, "1.0 falls in the top bin");
+        assert_eq!(calibration(&[]), Calibration::default());
     }
 
     #[test]

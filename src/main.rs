@@ -460,6 +460,17 @@ fn eval(
     println!("unknown abstained  {:.3}", r.unknown_abstained);
     println!("wrongly abstained  {:.3}", r.wrongly_abstained);
     println!(
+        "calibration error  {:.3}  (first suggestion's confidence vs. its intent being right)",
+        r.calibration.ece
+    );
+    for (lo, n, conf, hit) in &r.calibration.bins {
+        println!(
+            "  confidence {:.1}-{:.1}: {n:>4} rows, mean {conf:.2}, right {hit:.2}",
+            lo,
+            lo + 0.1
+        );
+    }
+    println!(
         "engine latency     p50 {:?}  p99 {:?}",
         r.latency_p50, r.latency_p99
     );

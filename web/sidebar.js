@@ -325,7 +325,10 @@ function renderCurrent() {
 }
 
 function suggestionItem(s, n) {
-  const pct = Math.max(4, Math.min(100, Math.round((s.score / 1.5) * 100)));
+  // The calibrated confidence (0..1) when the server sends one; older servers only rank.
+  const conf = typeof s.confidence === "number" ? s.confidence : Math.min(1, s.score / 1.5);
+  const pct = Math.max(4, Math.min(100, Math.round(conf * 100)));
+  const label = `把握 ${Math.round(conf * 100)}%`;
   const missing = s.missing || [];
   return h("li", { class: "suggestion" + (missing.length ? " incomplete" : ""), dataset: { index: String(n), phraseId: s.phrase_id } },
     h("button", { type: "button", class: "sugg-main", title: "放入草稿(可修改后再发)", on: { click: () => toDraft(s) } },
@@ -333,7 +336,7 @@ function suggestionItem(s, n) {
         h("kbd", { class: "num", text: String(n) }),
         h("span", { class: "intent-tag", text: intentLabel(s.intent) }),
         s.code ? h("span", { class: "code", text: "/" + s.code }) : null,
-        h("span", { class: "score", title: `匹配度 ${s.score.toFixed(2)}`, "aria-label": `匹配度 ${s.score.toFixed(2)}` },
+        h("span", { class: "score", title: label, "aria-label": label },
           h("span", { class: "score-bar", style: `width:${pct}%` }))),
       h("span", { class: "sugg-text" }, placeholderRuns(s.text).map((run) =>
         run.placeholder ? h("mark", { class: "placeholder", text: run.text }) : run.text)),

@@ -201,6 +201,7 @@ pub struct SuggestionOut<'a> {
     pub intent: &'a str,
     pub text: &'a str,
     pub score: f32,
+    pub confidence: f32,
     pub missing: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'a str>,
@@ -238,6 +239,7 @@ pub fn suggestions_body<'a>(text: &'a str, s: &'a Suggestions) -> SuggestionsBod
                 intent: &x.intent,
                 text: &x.text,
                 score: round3(x.score),
+                confidence: round3(x.confidence),
                 missing: &x.missing,
                 code: x.code.as_deref(),
             })
@@ -306,6 +308,10 @@ pub fn eval_body(r: &crate::eval::Report) -> Value {
             "precision": s.precision, "recall": s.recall, "f1": s.f1,
         })).collect::<Vec<_>>(),
         "confusions": r.confusions.iter().map(|(g, p, n)| serde_json::json!({"gold": g, "predicted": p, "count": n})).collect::<Vec<_>>(),
+        "calibration": {
+            "ece": r.calibration.ece,
+            "bins": r.calibration.bins.iter().map(|(lo, n, conf, hit)| serde_json::json!({"from": lo, "rows": n, "confidence": conf, "hit_rate": hit})).collect::<Vec<_>>(),
+        },
     })
 }
 
