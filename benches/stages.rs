@@ -116,6 +116,7 @@ fn stages(c: &mut Criterion) {
             let frame = ServerMsg::Suggestions {
                 conversation: "buyer-42",
                 message_id: "m1",
+                buyer: Some("小王"),
                 body: suggestions_body(text_in, &pushed),
                 abstained: pushed.abstained,
                 server_time_us: 1_795_503_881_110_411,

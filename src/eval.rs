@@ -421,7 +421,10 @@ mod tests {
     fn calibration_compares_confidence_with_hit_rate() {
         let cases: &[(&[(f32, bool)], f64)] = &[
             // Perfectly calibrated: 0.25 confidence, 1 hit in 4.
-            (&[(0.25, true), (0.25, false), (0.25, false), (0.25, false)], 0.0),
+            (
+                &[(0.25, true), (0.25, false), (0.25, false), (0.25, false)],
+                0.0,
+            ),
             // Over-confident: 0.95 but never right.
             (&[(0.95, false), (0.95, false)], 0.95),
             // Two bins, each off by 0.1, equal weight.

@@ -208,6 +208,7 @@ async fn rest_bridge_pushes_to_subscribers_and_checks_tokens() {
     assert_eq!(body["delivered"], 1);
     let s = recv_type(&mut ws, "suggestions").await;
     assert_eq!(s["message_id"], "b1");
+    assert_eq!(s["buyer"], "小王", "the nick travels with the push");
     let cases: &[(&str, Option<&str>, serde_json::Value, u16)] = &[
         (
             "/v1/shops/demo/messages",

@@ -266,6 +266,7 @@ function requestSuggestions(c) {
 function onSuggestions(m) {
   const c = convs.get(m.conversation);
   if (!c) return;
+  if (typeof m.buyer === "string" && m.buyer && m.buyer.length <= 200) c.buyer = m.buyer;
   if (m.text) pushMessage(c, m.text, m.message_id);
   c.result = m;
   c.error = null;

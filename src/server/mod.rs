@@ -264,6 +264,7 @@ impl AppState {
             .filter(|m| !m.is_empty() && m.len() <= 128)
             .unwrap_or_else(|| format!("m{}", self.next_message.fetch_add(1, Ordering::Relaxed)));
         let (s, c, t) = (shop.to_string(), conversation.to_string(), text.to_string());
+        let nick = buyer.clone();
         let suggestions = self
             .run_engine(move |engine| {
                 if let Some(nick) = buyer {
@@ -277,6 +278,7 @@ impl AppState {
         let frame: Utf8Bytes = ServerMsg::Suggestions {
             conversation,
             message_id: &message_id,
+            buyer: nick.as_deref(),
             body: suggestions_body(text, &suggestions),
             abstained: suggestions.abstained,
             server_time_us: now_us(),

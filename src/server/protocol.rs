@@ -333,6 +333,9 @@ pub enum ServerMsg<'a> {
     Suggestions {
         conversation: &'a str,
         message_id: &'a str,
+        /// The buyer's nick, when the sender gave one, so every sidebar can name the chat.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        buyer: Option<&'a str>,
         #[serde(flatten)]
         body: SuggestionsBody<'a>,
         abstained: bool,
