@@ -168,7 +168,7 @@ struct Loaded {
     /// so phrases are held once, in the shop.
     at: Vec<(u32, u32)>,
     /// Character bigrams of each phrase's normalized text, parallel to `at`.
-    grams: Vec<Box<[u32]>>,
+    grams: Vec<Box<[u16]>>,
     /// Parallel to `at`: blocked when rendered with shop policy alone.
     policy_render_blocked: Vec<bool>,
     /// Per intent: enabled phrases by decreasing priority, then id.
@@ -198,7 +198,7 @@ impl Models {
         for i in &shop.intents {
             h.update(i.id.as_bytes());
             h.update([0xff]);
-            for e in &i.examples {
+            for e in i.examples.iter() {
                 h.update(e.as_bytes());
                 h.update([0xfe]);
             }
@@ -212,7 +212,7 @@ impl Models {
         let data: Vec<(&str, &[String])> = shop
             .intents
             .iter()
-            .map(|i| (i.id.as_str(), i.examples.as_slice()))
+            .map(|i| (i.id.as_str(), &i.examples[..]))
             .collect();
         let model = Arc::new(Classifier::train(text, &data, thresholds));
         models.retain(|_, w| w.strong_count() > 0);
@@ -363,7 +363,7 @@ impl Engine {
         for (i, p) in phrases.iter().enumerate().filter(|(_, p)| p.enabled) {
             if let Some(other) = by_key.insert(phrase_key(&p.id), i) {
                 return Err(Error::Phrasebook {
-                    location: p.location.clone(),
+                    location: p.location(),
                     message: format!(
                         "phrase id `{}` collides with `{}`; rename one",
                         p.id, phrases[other].id

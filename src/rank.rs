@@ -16,7 +16,7 @@ pub struct Candidate<'a> {
     pub intent: &'a str,
     /// Character bigrams of the normalized phrase text ([`bigrams`]), for near-duplicate
     /// detection; computed once per phrase when the shop loads.
-    pub grams: Cow<'a, [u32]>,
+    pub grams: Cow<'a, [u16]>,
     /// Probability of the phrase's intent for this message (0 if not detected).
     pub intent_p: f32,
     /// BM25 score of the phrase for the message (0 if it did not match).
@@ -88,7 +88,7 @@ pub fn rank<'a>(
         if chosen.len() >= limit || chosen_at.contains(&at) {
             return false;
         }
-        let grams: &[u32] = &r.candidate.grams;
+        let grams: &[u16] = &r.candidate.grams;
         if chosen_at
             .iter()
             .any(|&c| near_duplicate(&scored[c].candidate.grams, grams))
@@ -118,17 +118,18 @@ pub fn rank<'a>(
     chosen
 }
 
-/// The character bigrams of `s` (letters and digits only), each hashed to a `u32`, sorted
+/// The character bigrams of `s` (letters and digits only), each hashed to a `u16`, sorted
 /// and deduplicated: a compact set a merge can intersect without hashing again. (A hash
-/// collision can only make two replies look a little more alike.)
-pub fn bigrams(s: &str) -> Vec<u32> {
+/// collision can only make two replies look a little more alike: with ~40 bigrams a reply,
+/// two replies share a false bigram about once in fifty comparisons.)
+pub fn bigrams(s: &str) -> Vec<u16> {
     let mut out = Vec::with_capacity(s.len() / 3);
     let mut prev: Option<char> = None;
     for c in s.chars().filter(|c| c.is_alphanumeric()) {
         if let Some(p) = prev {
             let pair = (u64::from(p) << 32) | u64::from(c);
             // Fibonacci hashing: the high bits of a multiplicative hash.
-            out.push((pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as u32);
+            out.push((pair.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 48) as u16);
         }
         prev = Some(c);
     }
@@ -139,7 +140,7 @@ pub fn bigrams(s: &str) -> Vec<u32> {
 
 /// Jaccard similarity ≥ [`NEAR_DUPLICATE`]. It can be no more than the ratio of the smaller
 /// set to the larger, so sets of very different size are told apart without a merge.
-fn near_duplicate(a: &[u32], b: &[u32]) -> bool {
+fn near_duplicate(a: &[u16], b: &[u16]) -> bool {
     let (small, large) = (a.len().min(b.len()) as f32, a.len().max(b.len()) as f32);
     if large > 0.0 && small / large < NEAR_DUPLICATE {
         return false;
@@ -147,7 +148,7 @@ fn near_duplicate(a: &[u32], b: &[u32]) -> bool {
     jaccard(a, b) >= NEAR_DUPLICATE
 }
 
-fn jaccard(a: &[u32], b: &[u32]) -> f32 {
+fn jaccard(a: &[u16], b: &[u16]) -> f32 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }

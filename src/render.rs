@@ -4,19 +4,21 @@
 //! fallback if it has one; otherwise the placeholder stays visible in the text and the
 //! variable is listed in [`Rendered::missing`] for the agent to fill. Pure.
 
-/// A parsed template.
+/// A parsed template. Held for every phrase of every shop, so it is compact: one buffer
+/// with the literal text, names and fallbacks, and the parts as ranges into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
-    parts: Vec<Part>,
+    buf: Box<str>,
+    parts: Box<[Part]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A byte range of [`Template::buf`].
+type Span = (u32, u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
-    Text(String),
-    Var {
-        name: String,
-        fallback: Option<String>,
-    },
+    Text(Span),
+    Var { name: Span, fallback: Option<Span> },
 }
 
 /// Why a template does not parse; `at` is the character offset.
@@ -39,18 +41,21 @@ impl Template {
     /// Parses `{name}` / `{name|fallback}`; `{{` and `}}` are literal braces. Names are
     /// `[a-z0-9_]+`.
     pub fn parse(src: &str) -> Result<Self, TemplateError> {
+        let mut buf = String::with_capacity(src.len());
         let mut parts = Vec::new();
-        let mut text = String::new();
+        // Start of the literal text not yet closed into a part.
+        let mut text_start = 0usize;
+        let span = |a: usize, b: usize| (a as u32, b as u32);
         let mut chars = src.chars().enumerate().peekable();
         while let Some((i, c)) = chars.next() {
             match c {
                 '{' if chars.peek().is_some_and(|&(_, n)| n == '{') => {
                     chars.next();
-                    text.push('{');
+                    buf.push('{');
                 }
                 '}' if chars.peek().is_some_and(|&(_, n)| n == '}') => {
                     chars.next();
-                    text.push('}');
+                    buf.push('}');
                 }
                 '}' => {
                     return Err(TemplateError {
@@ -75,7 +80,7 @@ impl Template {
                         });
                     }
                     let (name, fallback) = match body.split_once('|') {
-                        Some((n, f)) => (n.trim(), Some(f.to_string())),
+                        Some((n, f)) => (n.trim(), Some(f)),
                         None => (body.trim(), None),
                     };
                     if name.is_empty()
@@ -88,27 +93,40 @@ impl Template {
                             message: format!("`{{{body}}}` is not a variable name ([a-z0-9_])"),
                         });
                     }
-                    if !text.is_empty() {
-                        parts.push(Part::Text(std::mem::take(&mut text)));
+                    if buf.len() > text_start {
+                        parts.push(Part::Text(span(text_start, buf.len())));
                     }
-                    parts.push(Part::Var {
-                        name: name.to_string(),
-                        fallback,
+                    let n0 = buf.len();
+                    buf.push_str(name);
+                    let name = span(n0, buf.len());
+                    let fallback = fallback.map(|f| {
+                        let f0 = buf.len();
+                        buf.push_str(f);
+                        span(f0, buf.len())
                     });
+                    parts.push(Part::Var { name, fallback });
+                    text_start = buf.len();
                 }
-                c => text.push(c),
+                c => buf.push(c),
             }
         }
-        if !text.is_empty() {
-            parts.push(Part::Text(text));
+        if buf.len() > text_start {
+            parts.push(Part::Text(span(text_start, buf.len())));
         }
-        Ok(Template { parts })
+        Ok(Template {
+            buf: buf.into_boxed_str(),
+            parts: parts.into_boxed_slice(),
+        })
+    }
+
+    fn at(&self, (a, b): Span) -> &str {
+        self.buf.get(a as usize..b as usize).unwrap_or_default()
     }
 
     /// Names of the variables the template uses, in order, possibly repeated.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Var { name, .. } => Some(name.as_str()),
+            Part::Var { name, .. } => Some(self.at(*name)),
             Part::Text(_) => None,
         })
     }
@@ -119,7 +137,7 @@ impl Template {
             Part::Var {
                 name,
                 fallback: None,
-            } => Some(name.as_str()),
+            } => Some(self.at(*name)),
             _ => None,
         })
     }
@@ -128,12 +146,12 @@ impl Template {
     /// the owner wrote, and what compliance checks when a phrase is saved.
     pub fn literal(&self) -> String {
         let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
+        for part in self.parts.iter() {
+            match *part {
+                Part::Text(t) => out.push_str(self.at(t)),
                 Part::Var {
                     fallback: Some(f), ..
-                } => out.push_str(f),
+                } => out.push_str(self.at(f)),
                 Part::Var { fallback: None, .. } => out.push(' '),
             }
         }
@@ -144,23 +162,26 @@ impl Template {
     pub fn render<'v>(&self, lookup: impl Fn(&str) -> Option<&'v str>) -> Rendered {
         let mut text = String::new();
         let mut missing: Vec<String> = Vec::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => text.push_str(t),
-                Part::Var { name, fallback } => match lookup(name).filter(|v| !v.is_empty()) {
-                    Some(v) => text.push_str(v),
-                    None => match fallback {
-                        Some(f) => text.push_str(f),
-                        None => {
-                            text.push('{');
-                            text.push_str(name);
-                            text.push('}');
-                            if !missing.iter().any(|m| m == name) {
-                                missing.push(name.clone());
+        for part in self.parts.iter() {
+            match *part {
+                Part::Text(t) => text.push_str(self.at(t)),
+                Part::Var { name, fallback } => {
+                    let name = self.at(name);
+                    match lookup(name).filter(|v| !v.is_empty()) {
+                        Some(v) => text.push_str(v),
+                        None => match fallback {
+                            Some(f) => text.push_str(self.at(f)),
+                            None => {
+                                text.push('{');
+                                text.push_str(name);
+                                text.push('}');
+                                if !missing.iter().any(|m| m == name) {
+                                    missing.push(name.to_string());
+                                }
                             }
-                        }
-                    },
-                },
+                        },
+                    }
+                }
             }
         }
         Rendered { text, missing }

@@ -277,7 +277,7 @@ fn read_shop_with(
         for violation in lexicon.check(&p.template.literal()).violations {
             findings.push(Finding {
                 shop: id.clone(),
-                location: p.location.clone(),
+                location: p.location(),
                 phrase_id: Some(p.id.clone()),
                 field: "text".into(),
                 violation,
@@ -407,9 +407,11 @@ fn load_intent(
         examples.push(text.to_string());
     }
 
+    let file: std::sync::Arc<str> = path.display().to_string().into();
     let mut phrases = Vec::with_capacity(raw.phrases.len());
     for sp in raw.phrases {
         let line = at(sp.span());
+        let line_no = newlines.partition_point(|&n| n < sp.span().start) as u32 + 1;
         let sp_span = sp.span();
         let p = sp.into_inner();
         let pid = p.id.get_ref().clone();
@@ -547,7 +549,8 @@ fn load_intent(
             window,
             enabled: p.enabled.unwrap_or(true),
             revision: p.revision.unwrap_or(0),
-            location: line,
+            file: file.clone(),
+            line: line_no,
         });
     }
     Ok(Intent {
@@ -555,7 +558,7 @@ fn load_intent(
         label: raw.label,
         description: raw.description,
         stages,
-        examples,
+        examples: shared_examples(examples),
         phrases,
         revision: raw.revision.unwrap_or(0),
     })
@@ -576,6 +579,31 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, src: &str) -> Result<T> {
 fn location(path: &Path, src: &str, offset: usize) -> String {
     let upto = src.get(..offset.min(src.len())).unwrap_or(src);
     format!("{}:{}", path.display(), upto.matches('\n').count() + 1)
+}
+
+/// The examples as a shared list: identical lists (the same intent in shops made from one
+/// template) are held once while any shop uses them.
+fn shared_examples(examples: Vec<String>) -> std::sync::Arc<[String]> {
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    type Cache = Mutex<HashMap<String, Weak<[String]>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let mut h = Sha256::new();
+    for e in &examples {
+        h.update(e.as_bytes());
+        h.update([0xff]);
+    }
+    let key = super::hex_digest(h);
+    let mut map = CACHE
+        .get_or_init(Cache::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(shared) = map.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    let shared: Arc<[String]> = examples.into();
+    map.retain(|_, w| w.strong_count() > 0);
+    map.insert(key, Arc::downgrade(&shared));
+    shared
 }
 
 /// Time zone of campaign windows when the shop names none: the platforms' own.
@@ -765,7 +793,7 @@ mod tests {
         let p = shop.phrases().next().unwrap();
         assert_eq!(p.code.as_deref(), Some("hy1"));
         assert_eq!(p.priority, 5);
-        assert!(p.location.ends_with("greeting.toml:3"), "{}", p.location);
+        assert!(p.location().ends_with("greeting.toml:3"), "{}", p.location());
     }
 
     #[test]

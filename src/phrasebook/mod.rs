@@ -160,7 +160,9 @@ pub struct Intent {
     pub description: String,
     pub stages: Vec<Stage>,
     /// Buyer utterances meaning this intent; the classifier is trained on them.
-    pub examples: Vec<String>,
+    /// Shared between shops whose intent has the same examples (most start from the same
+    /// template), so 100 shops hold one copy.
+    pub examples: std::sync::Arc<[String]>,
     pub phrases: Vec<Phrase>,
     /// Shop version of the last write to the intent's own fields (label, examples…).
     pub revision: u64,
@@ -188,8 +190,10 @@ pub struct Phrase {
     pub enabled: bool,
     /// Shop version of the write that last changed the phrase (0: never changed by the API).
     pub revision: u64,
-    /// `file:line` of the phrase, for messages that point the owner at it.
-    pub location: String,
+    /// The intent file the phrase is in (shared by its phrases) and the phrase's line there,
+    /// for messages that point the owner at it ([`Phrase::location`]).
+    pub file: std::sync::Arc<str>,
+    pub line: u32,
 }
 
 /// When a phrase may be suggested (a campaign window), in Unix seconds: from `from`
@@ -207,6 +211,11 @@ impl Window {
 }
 
 impl Phrase {
+    /// `file:line` of the phrase.
+    pub fn location(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+
     /// Whether the phrase's campaign window is open at `unix_seconds`.
     pub fn live_at(&self, unix_seconds: i64) -> bool {
         self.window.contains(unix_seconds)

@@ -406,7 +406,7 @@ pub async fn list_intents(
             json!({
                 "id": i.id, "label": i.label, "description": i.description,
                 "stages": i.stages.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                "examples": i.examples, "phrases": i.phrases.len(), "revision": i.revision,
+                "examples": &i.examples[..], "phrases": i.phrases.len(), "revision": i.revision,
             })
         })
         .collect();
