@@ -250,3 +250,25 @@ fn a_fragment_after_a_logistics_exchange_is_read_as_logistics() {
         assert_eq!(primary(&s), "logistics", "{fragment}: {:?}", s.intents);
     }
 }
+
+#[test]
+fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
+    let (_d, engine) = engine();
+    let cases: &[(&str, [&str; 2])] = &[
+        ("能便宜点吗?什么时候发货", ["bargaining", "shipping"]),
+        ("能开发票吗 我的快递到哪了", ["invoice", "logistics"]),
+        (
+            "收到的杯子是碎的,能退货吗",
+            ["complaint", "return_exchange"],
+        ),
+    ];
+    for (message, want) in cases {
+        let s = engine.suggest("demo", None, message).expect("suggest");
+        let got: Vec<&str> = s.items.iter().map(|i| i.intent.as_str()).collect();
+        for intent in want {
+            assert!(got.contains(intent), "{message}: {got:?} lacks {intent}");
+        }
+        // Each suggestion's confidence is a probability.
+        assert!(s.items.iter().all(|i| (0.0..=1.0).contains(&i.confidence)));
+    }
+}

@@ -793,7 +793,11 @@ mod tests {
         let p = shop.phrases().next().unwrap();
         assert_eq!(p.code.as_deref(), Some("hy1"));
         assert_eq!(p.priority, 5);
-        assert!(p.location().ends_with("greeting.toml:3"), "{}", p.location());
+        assert!(
+            p.location().ends_with("greeting.toml:3"),
+            "{}",
+            p.location()
+        );
     }
 
     #[test]
