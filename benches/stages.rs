@@ -66,7 +66,12 @@ fn stages(c: &mut Criterion) {
     let small = sized(1_000);
     let messages = &small.messages;
 
-    let text = Text::new(Some(&repo().join("dict/ecommerce.txt")), &[]).expect("text");
+    let text = Text::new(
+        Some(&repo().join("dict/jieba.txt")),
+        Some(&repo().join("dict/ecommerce.txt")),
+        &[],
+    )
+    .expect("text");
     c.bench_function("text/normalize_tokenize", |b| {
         let mut i = 0;
         b.iter(|| {

@@ -261,13 +261,16 @@ impl Engine {
                 message: "no shop found (expected <shop>/shop.toml)".into(),
             });
         }
-        let dict = options.phrasebook.join("dict/ecommerce.txt");
-        let dict = dict.is_file().then_some(dict);
+        let file = |name: &str| {
+            let p = options.phrasebook.join("dict").join(name);
+            p.is_file().then_some(p)
+        };
+        let (base, dict) = (file("jieba.txt"), file("ecommerce.txt"));
         let mut words: Vec<String> = shops.iter().flat_map(|s| s.words.iter().cloned()).collect();
         words.sort();
         words.dedup();
-        let text = Arc::new(Text::new(dict.as_deref(), &words)?);
-        let text_fp = text_fingerprint(dict.as_deref(), &words)?;
+        let text = Arc::new(Text::new(base.as_deref(), dict.as_deref(), &words)?);
+        let text_fp = text_fingerprint(&[base.as_deref(), dict.as_deref()], &words)?;
         std::fs::create_dir_all(&options.index)
             .map_err(|e| Error::io(format!("creating {}", options.index.display()), e))?;
         let models = Models::default();
@@ -875,12 +878,18 @@ fn index_fingerprint(shop: &Shop, text_fp: &str) -> String {
     crate::phrasebook::hex_digest(h)
 }
 
-fn text_fingerprint(dict: Option<&Path>, words: &[String]) -> Result<String> {
+fn text_fingerprint(dicts: &[Option<&Path>], words: &[String]) -> Result<String> {
     let mut h = Sha256::new();
-    if let Some(path) = dict {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        h.update(&bytes);
+    for dict in dicts {
+        match dict {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                h.update(&bytes);
+            }
+            // jieba's embedded dictionary, or no user dictionary.
+            None => h.update([0xff]),
+        }
     }
     for w in words {
         h.update(w.as_bytes());

@@ -506,7 +506,7 @@ mod tests {
 
     fn text() -> &'static Text {
         static TEXT: OnceLock<Text> = OnceLock::new();
-        TEXT.get_or_init(|| Text::new(None, &[]).unwrap())
+        TEXT.get_or_init(|| Text::new(None, None, &[]).unwrap())
     }
 
     fn s(v: &[&str]) -> Vec<String> {

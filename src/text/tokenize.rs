@@ -16,7 +16,7 @@ pub struct Token<'a> {
     pub end: usize,
 }
 
-/// The process-wide tokenizer: jieba's own dictionary, the shipped e-commerce user
+/// The process-wide tokenizer: the base dictionary (`phrasebook/dict/jieba.txt`), the shipped e-commerce user
 /// dictionary and every loaded shop's words.
 pub struct Text {
     jieba: Jieba,
@@ -29,21 +29,34 @@ impl std::fmt::Debug for Text {
 }
 
 impl Text {
-    /// Builds the tokenizer from jieba's embedded dictionary plus the user dictionary at
-    /// `user_dict` (jieba's `word freq tag` lines) plus `extra_words`.
-    pub fn new(user_dict: Option<&Path>, extra_words: &[String]) -> Result<Self> {
-        let mut jieba = Jieba::new();
-        if let Some(path) = user_dict {
-            let file = std::fs::File::open(path).map_err(|e| Error::Dictionary {
+    /// Builds the tokenizer from the base dictionary `base_dict` (jieba's embedded full
+    /// dictionary when `None`), then the user dictionary `user_dict` (both jieba's
+    /// `word freq tag` lines), then `extra_words`.
+    pub fn new(
+        base_dict: Option<&Path>,
+        user_dict: Option<&Path>,
+        extra_words: &[String],
+    ) -> Result<Self> {
+        let load = |jieba: &mut Jieba, path: &Path| -> Result<()> {
+            let err = |message: String| Error::Dictionary {
                 path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
             jieba
                 .load_dict(&mut BufReader::new(file))
-                .map_err(|e| Error::Dictionary {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| err(e.to_string()))
+        };
+        let mut jieba = match base_dict {
+            Some(path) => {
+                let mut j = Jieba::empty();
+                load(&mut j, path)?;
+                j
+            }
+            None => Jieba::new(),
+        };
+        if let Some(path) = user_dict {
+            load(&mut jieba, path)?;
         }
         let mut text = Text { jieba };
         text.add_words(extra_words);
@@ -96,7 +109,12 @@ mod tests {
         static TEXT: OnceLock<Text> = OnceLock::new();
         TEXT.get_or_init(|| {
             let dict = Path::new(env!("CARGO_MANIFEST_DIR")).join("phrasebook/dict/ecommerce.txt");
-            Text::new(Some(&dict), &["云感棉".to_string()]).expect("shipped dictionary loads")
+            Text::new(
+                Some(&dict.with_file_name("jieba.txt")),
+                Some(&dict),
+                &["云感棉".to_string()],
+            )
+            .expect("shipped dictionaries load")
         })
     }
 
@@ -154,7 +172,7 @@ mod tests {
 
     #[test]
     fn missing_dictionary_is_a_clear_error() {
-        let err = Text::new(Some(Path::new("/nonexistent/dict.txt")), &[]).unwrap_err();
+        let err = Text::new(None, Some(Path::new("/nonexistent/dict.txt")), &[]).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/dict.txt"), "{err}");
     }
 }
