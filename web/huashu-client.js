@@ -49,7 +49,7 @@ const ANSWERS = new Set(["subscribed", "unsubscribed", "ack", "check_result", "p
  * @property {number} [backoffInitial=500] first reconnect delay, ms
  * @property {number} [backoffMax=30000] cap of the reconnect delay, ms
  * @property {number} [maxQueue=100] requests kept while disconnected; more reject with `queue_full`
- * @property {string|null} [authCheckUrl] URL POSTed with the token (`{"text":""}`) after a connection failed before opening, to tell a refused token (401/403) from an unreachable server; default: `/v1/check` on the same host; `null` disables the probe
+ * @property {string|null} [authCheckUrl] URL fetched (GET) with the token after a connection failed before opening, to tell a refused token (401/403) from an unreachable server; default: `/v1/whoami` on the same host; `null` disables the probe
  * @property {boolean} [autoConnect=true] connect in the constructor
  * @property {typeof WebSocket} [WebSocket] WebSocket implementation (default: the global one)
  */
@@ -92,7 +92,7 @@ export class HuashuClient extends EventTarget {
     if (options.authCheckUrl === undefined) {
       const u = new URL(this._url);
       u.protocol = u.protocol === "wss:" ? "https:" : "http:";
-      u.pathname = "/v1/check";
+      u.pathname = "/v1/whoami";
       u.search = "";
       this._authCheckUrl = u.toString();
     } else {
@@ -361,9 +361,7 @@ export class HuashuClient extends EventTarget {
       const timer = setTimeout(() => ctl.abort(), 5000);
       try {
         const r = await fetch(this._authCheckUrl, {
-          method: "POST",
-          headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-          body: '{"text":""}',
+          headers: { Authorization: "Bearer " + token },
           signal: ctl.signal,
         });
         status = r.status;
