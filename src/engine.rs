@@ -573,13 +573,14 @@ impl Engine {
         let mut detection = l.classifier.detect(&self.text, &normalized);
         // A fragment: nothing the model is sure of, or a word or two; kept to be read with
         // the buyer's next message.
-        let fragment = detection.abstained || own.chars().count() <= FRAGMENT_CHARS;
+        let own_chars = own.chars().count();
+        let fragment = detection.abstained || own_chars <= FRAGMENT_CHARS;
         let mut reading = if view.fragments.is_empty() {
             Reading::AsWritten
         } else {
             Reading::Fragments(view.fragments.len())
         };
-        let short = own.chars().count() <= ANSWER_CHARS;
+        let short = own_chars <= ANSWER_CHARS;
         // An answer is short and not itself a question (那什么时候到呢 asks, it does not
         // answer).
         // Only an answer with content of its own (黑色, XL, 个人) continues the topic: a bare
@@ -599,24 +600,45 @@ impl Engine {
                 .buyer_said(shop, c, &message, fragment, at.mono);
         }
 
-        // Intent probabilities as candidates see them. When abstaining, the clarifying
-        // replies of `unknown` lead and the best guesses follow at a discount.
-        let mut intent_p: FxHashMap<&str, f32> = FxHashMap::default();
-        if detection.abstained {
-            intent_p.insert(UNKNOWN_INTENT, 1.0);
-            for s in detection.intents.iter().skip(1) {
-                intent_p.insert(s.intent.as_str(), s.confidence * 0.5);
-            }
+        // The detected intents in ranking order. When abstaining, the clarifying replies of
+        // `unknown` lead and the best guesses follow at a discount.
+        let order: Vec<(&str, f32)> = if detection.abstained {
+            std::iter::once((UNKNOWN_INTENT, 1.0))
+                .chain(
+                    detection
+                        .intents
+                        .iter()
+                        .skip(1)
+                        .map(|s| (s.intent.as_str(), s.confidence * 0.5)),
+                )
+                .collect()
         } else {
-            for (label, p) in l.classifier.labels().iter().zip(&detection.distribution) {
-                if *p > 0.0 {
-                    intent_p.insert(label.as_str(), *p);
-                }
-            }
-        }
+            detection
+                .intents
+                .iter()
+                .map(|s| (s.intent.as_str(), s.confidence))
+                .collect()
+        };
+        // Intent probabilities as candidates see them: the listed intents when abstaining,
+        // else the whole distribution.
+        let intent_p: FxHashMap<&str, f32> = if detection.abstained {
+            order.iter().copied().collect()
+        } else {
+            l.classifier
+                .labels()
+                .iter()
+                .zip(&detection.distribution)
+                .filter(|(_, p)| **p > 0.0)
+                .map(|(label, p)| (label.as_str(), *p))
+                .collect()
+        };
+        // Only phrases allowed in the order state and inside their campaign window enter.
+        let eligible = |i: usize| l.phrase(i).allowed_in(order_state) && l.phrase(i).live_at(now);
         let mut bm25: FxHashMap<usize, f32> = FxHashMap::default();
         for hit in l.index.search(&normalized, BM25_HITS)? {
-            if let Some(&i) = l.by_key.get(&hit.key) {
+            if let Some(&i) = l.by_key.get(&hit.key)
+                && eligible(i)
+            {
                 bm25.insert(i, hit.score);
             }
         }
@@ -627,9 +649,8 @@ impl Engine {
             if let Some(list) = l.by_intent.get(*intent) {
                 pool.extend(
                     list.iter()
-                        .filter(|&&i| {
-                            l.phrase(i).allowed_in(order_state) && l.phrase(i).live_at(now)
-                        })
+                        .copied()
+                        .filter(|&i| eligible(i))
                         .take(PER_INTENT),
                 );
             }
@@ -650,18 +671,20 @@ impl Engine {
             };
             self.conversations.update(shop, c, update, at.mono);
         }
-        let lookup = |name: &str| -> Option<&str> {
+        let from_conversation = |name: &str| -> Option<&String> {
             fresh
                 .iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v)
                 .or_else(|| view.vars.get(name))
+        };
+        let lookup = |name: &str| -> Option<&str> {
+            from_conversation(name)
                 .or_else(|| l.shop.policy.get(name))
                 .map(String::as_str)
         };
         let candidates: Vec<Candidate<'_>> = pool
             .iter()
-            .filter(|&&i| l.phrase(i).allowed_in(order_state) && l.phrase(i).live_at(now))
             .map(|&i| {
                 let p = l.phrase(i);
                 // Complete = every variable without a fallback has a value; only the
@@ -671,6 +694,7 @@ impl Engine {
                     .required()
                     .all(|v| lookup(v).is_some_and(|x| !x.is_empty()));
                 Candidate {
+                    index: i,
                     phrase_id: &p.id,
                     intent: &p.intent,
                     grams: std::borrow::Cow::Borrowed(&l.grams[i]),
@@ -682,23 +706,6 @@ impl Engine {
                 }
             })
             .collect();
-        let order: Vec<(&str, f32)> = if detection.abstained {
-            std::iter::once((UNKNOWN_INTENT, 1.0))
-                .chain(
-                    detection
-                        .intents
-                        .iter()
-                        .skip(1)
-                        .map(|s| (s.intent.as_str(), s.confidence * 0.5)),
-                )
-                .collect()
-        } else {
-            detection
-                .intents
-                .iter()
-                .map(|s| (s.intent.as_str(), s.confidence))
-                .collect()
-        };
         // Rank a few spare candidates: a reply the compliance gate blocks is replaced by
         // the next one rather than leaving a gap.
         let ranked = rank(candidates, &order, self.suggestions + SPARE);
@@ -708,26 +715,18 @@ impl Engine {
             if items.len() == self.suggestions {
                 break;
             }
-            let Some(&i) = l.by_key.get(&phrase_key(r.candidate.phrase_id)) else {
-                continue;
-            };
+            let i = r.candidate.index;
             let p = l.phrase(i);
             // Checked after rendering: a variable's value must not smuggle a violation in.
             // A reply that took no value from the conversation is the same text as at load,
             // so its verdict from then stands.
-            let from_conversation = std::cell::Cell::new(false);
+            let took_conversation_value = std::cell::Cell::new(false);
             let out = p.template.render(|name: &str| {
-                let v = fresh
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v)
-                    .or_else(|| view.vars.get(name));
-                if v.is_some() {
-                    from_conversation.set(true);
-                }
+                let v = from_conversation(name);
+                took_conversation_value.set(took_conversation_value.get() || v.is_some());
                 v.or_else(|| l.shop.policy.get(name)).map(String::as_str)
             });
-            let blocked_now = if from_conversation.get() {
+            let blocked_now = if took_conversation_value.get() {
                 l.shop.lexicon.check(&out.text).blocked()
             } else {
                 l.policy_render_blocked[i]

@@ -12,6 +12,8 @@ use std::borrow::Cow;
 /// Signals of one candidate phrase.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate<'a> {
+    /// The caller's handle on the phrase (its position in the shop), returned with it.
+    pub index: usize,
     pub phrase_id: &'a str,
     pub intent: &'a str,
     /// Character bigrams of the normalized phrase text ([`bigrams`]), for near-duplicate
@@ -174,6 +176,7 @@ mod tests {
 
     fn c<'a>(id: &'a str, intent: &'a str, text: &'a str, p: f32, bm25: f32) -> Candidate<'a> {
         Candidate {
+            index: 0,
             phrase_id: id,
             intent,
             grams: Cow::Owned(bigrams(text)),
