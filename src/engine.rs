@@ -831,7 +831,7 @@ impl Engine {
         let hits = l.index.search(&normalized[a..b], 3).ok()?;
         hits.iter()
             .filter_map(|h| l.by_key.get(&h.key).map(|&i| &l.phrase(i).intent))
-            .find(|intent| !["greeting", "closing", UNKNOWN_INTENT].contains(&intent.as_str()))
+            .find(|intent| !crate::intent::is_filler(intent))
             .cloned()
     }
 

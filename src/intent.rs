@@ -308,27 +308,12 @@ impl Classifier {
                 .intents
                 .first()
                 .is_some_and(|s| s.confidence < CONTEXT_WEAK);
-            let filler = FILLER.iter().any(|(f, _)| *f == d.primary());
+            let filler = is_filler(d.primary());
             if !short || !weak || filler || d.primary() == last_intent || lean < CONTEXT_WEAK_LEAN {
                 return false;
             }
         }
-        let confidence = (lean + CONTEXT_BONUS).min(0.95);
-        let mut intents = vec![Scored {
-            intent: last_intent.to_string(),
-            confidence,
-        }];
-        intents.extend(
-            self.ranked(&d.guesses)
-                .into_iter()
-                .filter(|s| s.intent != UNKNOWN_INTENT && s.intent != last_intent)
-                .take(2),
-        );
-        let mut distribution = vec![0.0; self.labels.len()];
-        distribution[li] = confidence;
-        d.intents = intents;
-        d.abstained = false;
-        d.distribution = distribution;
+        self.adopt(d, li, (lean + CONTEXT_BONUS).min(0.95));
         true
     }
 
@@ -338,7 +323,6 @@ impl Classifier {
     pub fn question_topic(&self, text: &Text, normalized: &str) -> Option<String> {
         let &(a, b) = crate::text::clauses(normalized).last()?;
         let d = self.detect(text, &normalized[a..b]);
-        let is_filler = |l: &str| FILLER.iter().any(|(f, _)| *f == l);
         if !d.abstained && !is_filler(d.primary()) {
             return Some(d.primary().to_string());
         }
@@ -356,7 +340,7 @@ impl Classifier {
     /// the caller leaves out bare yes/no replies ([`crate::text::is_bare_reply`]).
     /// Returns whether the detection changed.
     pub fn apply_answer(&self, d: &mut Detection, question_intent: &str) -> bool {
-        if FILLER.iter().any(|(f, _)| *f == question_intent) {
+        if is_filler(question_intent) {
             return false;
         }
         let Some(qi) = self.labels.iter().position(|l| l == question_intent) else {
@@ -365,23 +349,29 @@ impl Classifier {
         if !d.abstained {
             return false;
         }
-        let confidence = d.guesses[qi].max(ANSWER_CONFIDENCE);
+        self.adopt(d, qi, d.guesses[qi].max(ANSWER_CONFIDENCE));
+        true
+    }
+
+    /// Makes label `at` the detection's primary intent with `confidence`, the model's best
+    /// other guesses after it: how the conversation overrides a reading.
+    fn adopt(&self, d: &mut Detection, at: usize, confidence: f32) {
+        let label = &self.labels[at];
         let mut intents = vec![Scored {
-            intent: question_intent.to_string(),
+            intent: label.clone(),
             confidence,
         }];
         intents.extend(
             self.ranked(&d.guesses)
                 .into_iter()
-                .filter(|s| s.intent != UNKNOWN_INTENT && s.intent != question_intent)
+                .filter(|s| s.intent != UNKNOWN_INTENT && s.intent != *label)
                 .take(2),
         );
         let mut distribution = vec![0.0; self.labels.len()];
-        distribution[qi] = confidence;
+        distribution[at] = confidence;
         d.intents = intents;
         d.abstained = false;
         d.distribution = distribution;
-        true
     }
 
     /// Labels by decreasing probability, above the listing floor; ties by label.
@@ -403,6 +393,12 @@ impl Classifier {
         });
         v
     }
+}
+
+/// Whether `label` is politeness or doubt rather than a topic: a greeting, a closing, or
+/// `unknown`.
+pub fn is_filler(label: &str) -> bool {
+    FILLER.iter().any(|(f, _)| *f == label)
 }
 
 fn top_two(p: &[f32]) -> Option<(usize, f32)> {
