@@ -13,6 +13,26 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 
+/// Team-written buyer messages covering the intents, lengths and multi-clause messages: the
+/// mix of runs without a messages file and of `cargo bench --bench engine`.
+pub const MESSAGES: &[&str] = &[
+    "在吗",
+    "亲 我拍的那个快递到哪了呀 三天了还没动",
+    "拍下了帮我改下价格吧",
+    "收到的杯子是碎的,你们怎么包装的",
+    "好的谢谢",
+    "能便宜点吗?包邮吗",
+    "这件衣服是纯棉的吗 170斤穿什么码",
+    "什么时候发货,能发顺丰吗",
+    "不合适能退吗 运费谁出",
+    "加个微信聊吧",
+    "能开发票吗 抬头写公司",
+    "嗯",
+    "有黑色的吗,XL码还有货不",
+    "我再考虑考虑吧",
+    "你是机器人吗哈哈",
+];
+
 /// Percentiles of a set of samples, in microseconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Stats {

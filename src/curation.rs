@@ -447,6 +447,19 @@ impl Curator {
             .ok_or_else(|| CurationError::NotFound(format!("no phrase `{id}` in shop `{shop}`")))
     }
 
+    /// The phrase, if `base_revision` is still its revision (else 409 with the current one).
+    /// Call with the shop's lock held.
+    fn unchanged_since(&self, shop: &str, id: &str, base_revision: u64) -> Result<Phrase> {
+        let current = self.find(shop, id)?;
+        if current.revision != base_revision {
+            return Err(CurationError::Conflict {
+                base: base_revision,
+                current: current.revision,
+            });
+        }
+        Ok(current)
+    }
+
     /// Replaces a phrase's fields, if `base_revision` is still its revision; a different
     /// `intent` moves it there.
     pub fn update_phrase(
@@ -459,13 +472,7 @@ impl Curator {
     ) -> Result<u64> {
         let lock = self.lock(shop);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let current = self.find(shop, id)?;
-        if current.revision != base_revision {
-            return Err(CurationError::Conflict {
-                base: base_revision,
-                current: current.revision,
-            });
-        }
+        let current = self.unchanged_since(shop, id, base_revision)?;
         let mut fields = input.fields;
         fields.id = id.to_string();
         if !input.intent.is_empty() && input.intent != current.intent {
@@ -526,13 +533,7 @@ impl Curator {
     pub fn delete_phrase(&self, shop: &str, id: &str, base_revision: u64) -> Result<u64> {
         let lock = self.lock(shop);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let current = self.find(shop, id)?;
-        if current.revision != base_revision {
-            return Err(CurationError::Conflict {
-                base: base_revision,
-                current: current.revision,
-            });
-        }
+        let current = self.unchanged_since(shop, id, base_revision)?;
         let action = format!("delete phrase {id}");
         self.edit_intent(
             shop,

@@ -634,7 +634,7 @@ fn bench(args: BenchArgs) -> CliResult {
         .or_else(|| load::messages_beside(&args.data.phrasebook))
     {
         Some(p) => load::read_messages(&p)?,
-        None => load::DEFAULT_MESSAGES
+        None => huashu::bench::MESSAGES
             .iter()
             .map(|s| s.to_string())
             .collect(),

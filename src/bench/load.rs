@@ -783,22 +783,6 @@ pub fn read_messages(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Team-written buyer messages for runs without a messages file.
-pub const DEFAULT_MESSAGES: &[&str] = &[
-    "在吗",
-    "亲 我拍的那个快递到哪了呀 三天了还没动",
-    "拍下了帮我改下价格吧",
-    "收到的杯子是碎的,你们怎么包装的",
-    "好的谢谢",
-    "能便宜点吗?包邮吗",
-    "这件衣服是纯棉的吗 170斤穿什么码",
-    "什么时候发货,能发顺丰吗",
-    "不合适能退吗 运费谁出",
-    "能开发票吗 抬头写公司",
-    "有黑色的吗,XL码还有货不",
-    "我再考虑考虑吧",
-];
-
 /// The messages file beside a generated phrasebook, if there is one.
 pub fn messages_beside(phrasebook: &Path) -> Option<PathBuf> {
     let p = phrasebook.join("messages.txt");
