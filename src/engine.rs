@@ -38,6 +38,10 @@ const PER_INTENT: usize = 8;
 const BM25_HITS: usize = 24;
 /// Ranked candidates beyond the limit, to replace suggestions the compliance gate blocks.
 const SPARE: usize = 4;
+/// When the engine abstains, its guesses score at this share of their probability.
+const GUESS_DISCOUNT: f32 = 0.5;
+/// Least probability a clause must give an intent for it to take a free slot as a hedge.
+const HEDGE_FLOOR: f32 = 0.12;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -600,8 +604,9 @@ impl Engine {
                 .buyer_said(shop, c, &message, fragment, at.mono);
         }
 
-        // The detected intents in ranking order. When abstaining, the clarifying replies of
-        // `unknown` lead and the best guesses follow at a discount.
+        // The detected intents in ranking order, each claiming a slot. When abstaining, the
+        // clarifying replies of `unknown` lead and the best guesses take the other slots: a
+        // hedge the agent can pick from, cheaper than typing.
         let order: Vec<(&str, f32)> = if detection.abstained {
             std::iter::once((UNKNOWN_INTENT, 1.0))
                 .chain(
@@ -609,20 +614,41 @@ impl Engine {
                         .intents
                         .iter()
                         .skip(1)
-                        .map(|s| (s.intent.as_str(), s.confidence * 0.5)),
+                        .map(|s| (s.intent.as_str(), s.confidence)),
                 )
                 .collect()
         } else {
+            // After the detected intents, what the model leaned to in any clause: slots
+            // the detected intents leave free hedge on those rather than repeat the primary.
+            let mut hedges: Vec<(&str, f32)> = l
+                .classifier
+                .labels()
+                .iter()
+                .zip(&detection.guesses)
+                .filter(|(label, p)| {
+                    **p >= HEDGE_FLOOR
+                        && label.as_str() != UNKNOWN_INTENT
+                        && !detection.intents.iter().any(|s| s.intent == **label)
+                })
+                .map(|(label, p)| (label.as_str(), *p))
+                .collect();
+            hedges.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
             detection
                 .intents
                 .iter()
                 .map(|s| (s.intent.as_str(), s.confidence))
+                .chain(hedges)
                 .collect()
         };
-        // Intent probabilities as candidates see them: the listed intents when abstaining,
-        // else the whole distribution.
+        // Intent probabilities as candidates see them: the listed intents when abstaining
+        // (guesses at a discount, so none outranks the clarifying replies), else the whole
+        // distribution.
         let intent_p: FxHashMap<&str, f32> = if detection.abstained {
-            order.iter().copied().collect()
+            order
+                .iter()
+                .enumerate()
+                .map(|(n, &(intent, p))| (intent, if n == 0 { p } else { p * GUESS_DISCOUNT }))
+                .collect()
         } else {
             l.classifier
                 .labels()

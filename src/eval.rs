@@ -113,6 +113,19 @@ pub struct Report {
     pub latency_p99: Duration,
     /// How well the first suggestion's `confidence` predicts that its intent is right.
     pub calibration: Calibration,
+    /// Rows whose primary intent was missed, in input order: what to look at when adding
+    /// examples.
+    pub misses: Vec<Miss>,
+}
+
+/// One row whose primary intent the engine got wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Miss {
+    /// Index into the scored rows.
+    pub row: usize,
+    /// The row's `id`.
+    pub id: String,
+    pub predicted: String,
 }
 
 /// Reliability of a confidence: rows binned by confidence (tenths), each bin's mean
@@ -276,9 +289,10 @@ pub fn score(
     let mut predicted: HashMap<&str, usize> = HashMap::new();
     let mut correct: HashMap<&str, usize> = HashMap::new();
     let mut confusions: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut misses = Vec::new();
     let (mut ok, mut unknown_rows, mut unknown_ab, mut answerable, mut wrong_ab, mut top3) =
         (0, 0, 0, 0, 0, 0);
-    for (row, (pred, items)) in rows.iter().zip(predictions) {
+    for (i, (row, (pred, items))) in rows.iter().zip(predictions).enumerate() {
         let gold = row.intents[0].as_str();
         *support.entry(gold).or_default() += 1;
         *predicted.entry(pred.as_str()).or_default() += 1;
@@ -289,6 +303,11 @@ pub fn score(
             *confusions
                 .entry((gold.to_string(), pred.clone()))
                 .or_default() += 1;
+            misses.push(Miss {
+                row: i,
+                id: row.id.clone(),
+                predicted: pred.clone(),
+            });
         }
         if gold == UNKNOWN_INTENT {
             unknown_rows += 1;
@@ -358,6 +377,7 @@ pub fn score(
         latency_p50: pct(0.5),
         latency_p99: pct(0.99),
         calibration: Calibration::default(),
+        misses,
     }
 }
 
@@ -464,6 +484,12 @@ mod tests {
         // greeting: p = 1/2, r = 1 → f1 2/3; logistics: p = 1, r = 1/2 → 2/3.
         assert!((r.macro_f1 - 2.0 / 3.0).abs() < 1e-9, "{}", r.macro_f1);
         assert_eq!(r.confusions[0].2, 1);
+        let missed: Vec<(usize, &str)> = r
+            .misses
+            .iter()
+            .map(|m| (m.row, m.predicted.as_str()))
+            .collect();
+        assert_eq!(missed, [(2, "unknown"), (4, "greeting")]);
         assert_eq!(r.latency_p50, Duration::from_micros(10));
     }
 }

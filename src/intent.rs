@@ -13,7 +13,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::phrasebook::UNKNOWN_INTENT;
-use crate::text::{Text, clauses};
+use crate::text::{Text, clauses, is_question};
 
 /// Abstention thresholds: a clause counts when its best intent has at least `min_confidence`
 /// and leads the runner-up by at least `min_margin`.
@@ -95,6 +95,10 @@ const ANSWER_CONFIDENCE: f32 = 0.6;
 const QUESTION_LEAN: f32 = 0.2;
 /// Intents below this combined share are not listed.
 const LIST_FLOOR: f32 = 0.12;
+/// A clause the model could not read still names the topic of a message that is otherwise
+/// politeness when its best topical guess reaches this.
+const CONTENT_LEAN: f32 = 0.35;
+const CLOSING: &str = "closing";
 const MAX_LISTED: usize = 4;
 
 impl Classifier {
@@ -103,7 +107,10 @@ impl Classifier {
         let labels: Vec<String> = data.iter().map(|(id, _)| id.to_string()).collect();
         let mut features: FxHashMap<u64, u32> = FxHashMap::default();
         let mut rows: Vec<(usize, Vec<u32>)> = Vec::new();
-        for (class, (_, examples)) in data.iter().enumerate() {
+        // Each row's identity for the training order: its intent and text, so an edit moves
+        // only the rows it touches (see the shuffle below).
+        let mut keys: Vec<u64> = Vec::new();
+        for (class, (id, examples)) in data.iter().enumerate() {
             for ex in *examples {
                 let norm = crate::text::normalize(ex);
                 let mut ids: Vec<u32> = featurize(text, &norm)
@@ -117,6 +124,7 @@ impl Classifier {
                 ids.dedup();
                 if !ids.is_empty() {
                     rows.push((class, ids));
+                    keys.push(hash(b'k', id) ^ hash(b'e', ex).rotate_left(17));
                 }
             }
         }
@@ -131,20 +139,20 @@ impl Classifier {
         if k == 0 {
             return model;
         }
-        // AdaGrad on the softmax cross-entropy, examples in a seeded shuffled order.
+        // AdaGrad on the softmax cross-entropy. Each epoch visits the rows sorted by a keyed
+        // hash of their content, not by a shuffle of their positions: adding or removing one
+        // example leaves the relative order of all others as it was, so the model (and every
+        // shop's suggestions) changes by what the edit says, not by a reshuffle.
         let mut g2 = vec![1e-8f32; model.weights.len()];
         let mut gb2 = vec![1e-8f32; k];
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut order: Vec<(u64, usize)> = Vec::with_capacity(rows.len());
         let mut probs = vec![0.0f32; k];
-        for _ in 0..EPOCHS {
-            for i in (1..order.len()).rev() {
-                seed = seed
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                order.swap(i, (seed >> 33) as usize % (i + 1));
-            }
-            for &r in &order {
+        for epoch in 0..EPOCHS as u64 {
+            let salt = (epoch + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            order.clear();
+            order.extend(keys.iter().enumerate().map(|(r, key)| (mix(key ^ salt), r)));
+            order.sort_unstable();
+            for &(_, r) in &order {
                 let (class, ids) = &rows[r];
                 let scale = 1.0 / (ids.len() as f32).sqrt();
                 model.scores(ids.iter().map(|&f| (f, scale)), &mut probs);
@@ -218,6 +226,11 @@ impl Classifier {
         let mut total_weight = 0.0f32;
         let mut best_known = 0.0f32;
         let mut guesses = vec![0.0f32; k];
+        // Among the clauses the model could not read with confidence: the best topical
+        // (non-filler) guess with its clause's distribution, and whether any of them asks
+        // something. They decide what a message of politeness plus an unread clause is.
+        let mut unread: Option<(usize, Vec<f32>)> = None;
+        let mut unread_question = false;
         let spans = clauses(normalized);
         let whole = [(0, normalized.len())];
         let spans: &[(usize, usize)] = if spans.is_empty() { &whole } else { &spans };
@@ -236,6 +249,17 @@ impl Classifier {
                 && p[top] - second >= self.thresholds.min_margin
                 && Some(top) != unknown;
             if !confident {
+                // The clause ends before its question mark.
+                unread_question |=
+                    is_question(&normalized[s..e]) || normalized[e..].starts_with('?');
+                let topic = (0..k)
+                    .filter(|&c| filler[c] == 0.0)
+                    .max_by(|&a, &b| p[a].total_cmp(&p[b]));
+                if let Some(c) = topic
+                    && unread.as_ref().is_none_or(|(u, q)| p[c] > q[*u])
+                {
+                    unread = Some((c, p));
+                }
                 continue;
             }
             let weight = (1.0 - p.iter().zip(&filler).map(|(a, b)| a * b).sum::<f32>()).max(0.05);
@@ -243,6 +267,27 @@ impl Classifier {
                 *c += weight * v;
             }
             total_weight += weight;
+        }
+        // Politeness around a clause the model could not read: 你好,这个音响是送的么 is about
+        // the unread clause, not a greeting, when the model leans to a topic there at all; a
+        // thanks followed by a question it cannot read (谢谢,我需要做什么呢?) is no closing.
+        let polite = (0..k)
+            .filter(|&c| Some(c) != unknown)
+            .max_by(|&a, &b| combined[a].total_cmp(&combined[b]))
+            .filter(|&c| total_weight > 0.0 && filler[c] > 0.0);
+        let mut promoted = None;
+        if let Some(top) = polite {
+            match unread {
+                Some((c, p)) if p[c] >= CONTENT_LEAN => {
+                    for (v, q) in combined.iter_mut().zip(&p) {
+                        *v += q;
+                    }
+                    total_weight += 1.0;
+                    promoted = Some(c);
+                }
+                _ if unread_question && self.labels[top] == CLOSING => total_weight = 0.0,
+                _ => {}
+            }
         }
         if total_weight == 0.0 {
             // Confidence in abstaining: the unknown class itself, or doubt in the best guess.
@@ -273,6 +318,17 @@ impl Classifier {
             .into_iter()
             .filter(|s| s.intent != UNKNOWN_INTENT)
             .collect();
+        if let Some(c) = promoted {
+            let label = &self.labels[c];
+            intents.retain(|s| s.intent != *label);
+            intents.insert(
+                0,
+                Scored {
+                    intent: label.clone(),
+                    confidence: combined[c],
+                },
+            );
+        }
         intents.truncate(MAX_LISTED);
         Detection {
             intents,
@@ -440,6 +496,13 @@ fn hash(kind: u8, s: &str) -> u64 {
     h
 }
 
+/// A bijective 64-bit finalizer (SplitMix64's), so nearby keys land far apart.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// Folds every run of digits to one `0`: numbers matter by kind, not value.
 fn fold_digits(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -511,6 +574,10 @@ mod tests {
 
     /// A tiny team-written training set: enough to check the mechanics, not quality.
     fn model() -> Classifier {
+        model_with(Thresholds::default())
+    }
+
+    fn model_with(thresholds: Thresholds) -> Classifier {
         let greeting = s(&[
             "在吗",
             "你好",
@@ -561,7 +628,7 @@ mod tests {
                 ("closing", &closing),
                 ("unknown", &unknown),
             ],
-            Thresholds::default(),
+            thresholds,
         )
     }
 
@@ -585,6 +652,109 @@ mod tests {
         for (msg, want) in cases {
             let d = detect(&m, msg);
             assert_eq!(d.primary(), *want, "{msg:?} → {:?}", d.intents);
+        }
+    }
+
+    #[test]
+    fn politeness_around_an_unread_clause() {
+        // A strict model, so that content clauses go unread while politeness stays sure.
+        let m = model_with(Thresholds {
+            min_confidence: 0.9,
+            min_margin: 0.1,
+        });
+        // (message, primary, abstained): a thanks followed by a question the model cannot
+        // read is no closing; a greeting before a clause it leans on yields to that clause.
+        let cases: &[(&str, &str, bool)] = &[
+            ("谢谢", "closing", false),
+            ("谢谢,哪个颜色好看?", "unknown", true),
+            ("谢谢 哪个颜色好看", "closing", false),
+            ("你好,积分怎么用?", "logistics", false),
+        ];
+        for (msg, want, abstained) in cases {
+            let d = detect(&m, msg);
+            assert_eq!(
+                (d.primary(), d.abstained),
+                (*want, *abstained),
+                "{msg:?} → {:?}",
+                d.intents
+            );
+        }
+    }
+
+    #[test]
+    fn training_order_follows_content_not_position() {
+        // The same examples listed in another order train the same model: an edit to one
+        // example cannot reshuffle how all the others are learned.
+        let a = model();
+        let mut greeting = s(&[
+            "在吗",
+            "你好",
+            "有人吗",
+            "在不在",
+            "亲在吗",
+            "哈喽",
+            "你好呀",
+            "在么",
+        ]);
+        greeting.reverse();
+        let mut closing = s(&[
+            "谢谢",
+            "好的",
+            "好的谢谢",
+            "拜拜",
+            "没问题了",
+            "行",
+            "谢谢亲",
+            "好嘞",
+        ]);
+        closing.rotate_left(3);
+        let logistics = s(&[
+            "物流信息没更新",
+            "快递到哪了",
+            "物流怎么不动了",
+            "我的包裹到哪了",
+            "怎么还没到",
+            "查下物流",
+            "快递几天了还没到",
+            "到哪里了",
+        ]);
+        let shipping = s(&[
+            "还没发货吗",
+            "什么时候发货",
+            "今天能发货吗",
+            "几号发货",
+            "发什么快递",
+            "能发顺丰吗",
+            "多久发货",
+            "明天能发吗",
+        ]);
+        let unknown = s(&["嗯", "对", "是的", "123456", "嗯嗯", "对的", "8888", "是"]);
+        let b = Classifier::train(
+            text(),
+            &[
+                ("greeting", &greeting),
+                ("logistics", &logistics),
+                ("shipping", &shipping),
+                ("closing", &closing),
+                ("unknown", &unknown),
+            ],
+            Thresholds::default(),
+        );
+        for msg in [
+            "在吗",
+            "快递到哪了呀",
+            "今天发货吗",
+            "好的",
+            "嗯嗯",
+            "物流不动了谢谢",
+        ] {
+            let norm = crate::text::normalize(msg);
+            // Equal up to the order floats are summed in (feature ids follow first sight).
+            let (pa, pb) = (a.predict(text(), &norm), b.predict(text(), &norm));
+            assert!(
+                pa.iter().zip(&pb).all(|(x, y)| (x - y).abs() < 1e-5),
+                "{msg}: {pa:?} vs {pb:?}"
+            );
         }
     }
 

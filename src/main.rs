@@ -79,6 +79,10 @@ enum Command {
         /// turns through the conversation memory first.
         #[arg(long)]
         context: Option<PathBuf>,
+        /// Also list up to this many rows whose primary intent was missed (id, labels,
+        /// prediction, text).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        misses: usize,
         #[command(flatten)]
         data: Data,
         #[arg(required = true)]
@@ -275,9 +279,10 @@ fn main() -> ExitCode {
             shop,
             json,
             context,
+            misses,
             data,
             files,
-        } => eval(&shop, json, context.as_deref(), &data, &files),
+        } => eval(&shop, json, context.as_deref(), misses, &data, &files),
         Command::Gen {
             out,
             shops,
@@ -429,6 +434,7 @@ fn eval(
     shop: &str,
     json: bool,
     context: Option<&std::path::Path>,
+    misses: usize,
     data: &Data,
     files: &[PathBuf],
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -487,6 +493,24 @@ fn eval(
     println!("\ntop confusions (gold → predicted):");
     for (g, p, n) in r.confusions.iter().take(12) {
         println!("  {n:>4}  {g} → {p}");
+    }
+    if misses > 0 {
+        println!(
+            "\nmissed rows ({} of {}; id, labels → predicted, text):",
+            r.misses.len().min(misses),
+            r.misses.len()
+        );
+        for m in r.misses.iter().take(misses) {
+            if let Some(row) = rows.get(m.row) {
+                println!(
+                    "  {}  {} → {}  {}",
+                    row.id,
+                    row.intents.join(","),
+                    m.predicted,
+                    row.text
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -44,7 +44,7 @@ const PRIORITY_WEIGHT: f32 = 0.03;
 const SENT_FACTOR: f32 = 0.3;
 const INCOMPLETE_PENALTY: f32 = 0.15;
 /// An intent needs this much probability to claim a diverse slot.
-const DIVERSE_FLOOR: f32 = 0.15;
+const DIVERSE_FLOOR: f32 = 0.12;
 /// Character-bigram Jaccard similarity above which two replies count as the same.
 const NEAR_DUPLICATE: f32 = 0.7;
 

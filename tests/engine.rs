@@ -261,6 +261,8 @@ fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
             "收到的杯子是碎的,能退货吗",
             ["complaint", "return_exchange"],
         ),
+        // The second question the model only leans on still gets a slot of its own.
+        ("快递到哪了 另外赠品呢", ["logistics", "promotion"]),
     ];
     for (message, want) in cases {
         let s = engine.suggest("demo", None, message).expect("suggest");
@@ -270,5 +272,25 @@ fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
         }
         // Each suggestion's confidence is a probability.
         assert!(s.items.iter().all(|i| (0.0..=1.0).contains(&i.confidence)));
+    }
+}
+
+#[test]
+fn when_abstaining_a_clarifying_reply_leads_and_the_guesses_follow() {
+    let (_d, engine) = engine();
+    for message in ["那赠品呢", "帮忙看下单子"] {
+        let s = engine.suggest("demo", None, message).expect("suggest");
+        assert!(s.abstained, "{message}: {:?}", s.intents);
+        let got: Vec<&str> = s.items.iter().map(|i| i.intent.as_str()).collect();
+        assert_eq!(got.first(), Some(&"unknown"), "{message}: {got:?}");
+        // Every guess the detection lists has a reply among the three.
+        for guess in s.intents.iter().skip(1) {
+            assert!(
+                got.contains(&guess.intent.as_str()),
+                "{message}: {got:?} lacks the guess {}",
+                guess.intent
+            );
+        }
+        assert!(s.intents.len() > 1, "{message}: no guesses {:?}", s.intents);
     }
 }

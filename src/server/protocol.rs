@@ -308,6 +308,7 @@ pub fn eval_body(r: &crate::eval::Report) -> Value {
             "precision": s.precision, "recall": s.recall, "f1": s.f1,
         })).collect::<Vec<_>>(),
         "confusions": r.confusions.iter().map(|(g, p, n)| serde_json::json!({"gold": g, "predicted": p, "count": n})).collect::<Vec<_>>(),
+        "misses": r.misses.iter().map(|m| serde_json::json!({"row": m.row, "id": m.id, "predicted": m.predicted})).collect::<Vec<_>>(),
         "calibration": {
             "ece": r.calibration.ece,
             "bins": r.calibration.bins.iter().map(|(lo, n, conf, hit)| serde_json::json!({"from": lo, "rows": n, "confidence": conf, "hit_rate": hit})).collect::<Vec<_>>(),
