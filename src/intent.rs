@@ -13,7 +13,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::phrasebook::UNKNOWN_INTENT;
-use crate::text::{Text, clauses, is_question};
+use crate::text::{Text, clauses, is_card_field, is_question};
 
 /// Abstention thresholds: a clause counts when its best intent has at least `min_confidence`
 /// and leads the runner-up by at least `min_margin`.
@@ -231,7 +231,25 @@ impl Classifier {
         // something. They decide what a message of politeness plus an unread clause is.
         let mut unread: Option<(usize, Vec<f32>)> = None;
         let mut unread_question = false;
-        let spans = clauses(normalized);
+        let all = clauses(normalized);
+        // Order-card fields pasted with the message are not the buyer's words; a message
+        // that is only a card asks nothing of its own.
+        let spans: Vec<(usize, usize)> = all
+            .iter()
+            .copied()
+            .filter(|&(s, e)| !is_card_field(&normalized[s..e]))
+            .collect();
+        if spans.is_empty() && !all.is_empty() {
+            return Detection {
+                intents: vec![Scored {
+                    intent: UNKNOWN_INTENT.to_string(),
+                    confidence: 1.0,
+                }],
+                abstained: true,
+                distribution: vec![0.0; k],
+                guesses: vec![0.0; k],
+            };
+        }
         let whole = [(0, normalized.len())];
         let spans: &[(usize, usize)] = if spans.is_empty() { &whole } else { &spans };
         for &(s, e) in spans {

@@ -74,6 +74,28 @@ pub fn is_bare_reply(normalized: &str) -> bool {
     !core.is_empty() && core.len() <= 6 && core.iter().all(|c| BARE.contains(*c))
 }
 
+/// Whether a clause is a field of an order card the chat client pasted with the message
+/// (咨询订单号:…, 订单金额:…, 下单时间:…, 商品id:…, or the `信息发送:` line that carries a
+/// card) rather than the buyer's words. The card says which order; it asks nothing, so
+/// intent detection reads around it (the extractor still takes the order number from it).
+pub fn is_card_field(clause: &str) -> bool {
+    const FIELDS: [&str; 7] = [
+        "订单号:",
+        "订单编号:",
+        "订单金额:",
+        "下单时间:",
+        "商品id:",
+        "商品号:",
+        "商品编号:",
+    ];
+    let c = clause.trim_start_matches(|c: char| c == '[' || c.is_whitespace());
+    let c = c
+        .strip_prefix("咨询")
+        .or_else(|| c.strip_prefix("查询"))
+        .unwrap_or(c);
+    FIELDS.iter().any(|f| c.starts_with(f)) || clause.contains("信息发送:")
+}
+
 fn push(out: &mut Vec<(usize, usize)>, s: &str, start: usize, end: usize) {
     if s[start..end].chars().any(char::is_alphanumeric) {
         out.push((start, end));
@@ -82,7 +104,40 @@ fn push(out: &mut Vec<(usize, usize)>, s: &str, start: usize, end: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{clauses, is_bare_reply, is_choice_question, is_question};
+    use super::{clauses, is_bare_reply, is_card_field, is_choice_question, is_question};
+
+    #[test]
+    fn order_card_fields_are_told_from_words() {
+        // (raw message, clauses that are the buyer's words)
+        let cases: &[(&str, &[&str])] = &[
+            ("咨询订单号:[订单x] 订单金额:[金额x] 下单时间:[日期x]", &[]),
+            ("咨询订单号:123456 商品ID:88 少件咨询", &["少件咨询"]),
+            (
+                "[订单编号:[订单x]，订单金额:[金额x]，下单时间:[日期x] [时间x]] 这个能开发票吗",
+                &["这个能开发票吗"],
+            ),
+            (
+                "顾客通过点击web咚咚[站点x]信息发送:[订单编号:[订单x]，订单金额:[金额x]] 到哪了",
+                &["到哪了"],
+            ),
+            ("订单号多少", &["订单号多少"]),
+            ("我的订单号是123", &["我的订单号是123"]),
+        ];
+        for (raw, want) in cases {
+            let n = crate::text::normalize(raw);
+            let words: Vec<&str> = clauses(&n)
+                .into_iter()
+                .map(|(a, b)| &n[a..b])
+                .filter(|c| !is_card_field(c))
+                .collect();
+            // Stand-ins (the masked date, time) that are left alone are digits only.
+            let words: Vec<&str> = words
+                .into_iter()
+                .filter(|c| !c.chars().all(|ch| ch.is_ascii_digit() || ch == ']'))
+                .collect();
+            assert_eq!(words, *want, "{raw} → {n}");
+        }
+    }
 
     #[test]
     fn choice_questions_ask_to_name_something() {
