@@ -587,9 +587,13 @@ impl Engine {
         let short = own_chars <= ANSWER_CHARS;
         // An answer is short and not itself a question (那什么时候到呢 asks, it does not
         // answer).
-        // Only an answer with content of its own (黑色, XL, 个人) continues the topic: a bare
-        // yes or no (对, 是的, 不需要) is left as the model read it.
-        let answers = short && !crate::text::is_question(&own) && !crate::text::is_bare_reply(&own);
+        // Only an answer that names an option (黑色, XL, 个人) continues the topic: a bare
+        // yes or no (对, 是的, 不需要) or a remark of the buyer's own (你忙吧) is left as the
+        // model read it.
+        let answers = short
+            && !crate::text::is_question(&own)
+            && !crate::text::is_bare_reply(&own)
+            && crate::text::names_an_option(&own);
         if let Some(q) = view.question.as_deref().filter(|_| answers)
             && l.classifier.apply_answer(&mut detection, q)
         {

@@ -367,6 +367,10 @@ impl Classifier {
     /// intent any weight (≥ `CONTEXT_WEAK_LEAN`): 那要多久 after 快递到哪了 asks about the
     /// parcel, not about dispatch.
     pub fn apply_context(&self, d: &mut Detection, last_intent: &str, short: bool) -> bool {
+        // Politeness is no topic to continue: after 好的 the next fragment is not a closing.
+        if is_filler(last_intent) {
+            return false;
+        }
         let Some(li) = self.labels.iter().position(|l| l == last_intent) else {
             return false;
         };
@@ -839,6 +843,10 @@ mod tests {
             !m.apply_context(&mut confident, "logistics", true),
             "a filler stays"
         );
+        // A closing is no topic: the fragment after it stays as the model read it.
+        let mut after_thanks = detect(&m, "那还要多久能到呢");
+        assert!(!m.apply_context(&mut after_thanks, "closing", false));
+        assert!(after_thanks.abstained);
     }
 
     #[test]

@@ -74,6 +74,15 @@ pub fn is_bare_reply(normalized: &str) -> bool {
     !core.is_empty() && core.len() <= 6 && core.iter().all(|c| BARE.contains(*c))
 }
 
+/// Whether normalized text could name the option a choice question asked for (黑色, XL,
+/// 个人, 要两件, 160斤的): a short phrase that speaks of no one and carries no sentence
+/// particle. 你忙吧, 这是我的订单 or 怎样买呢 are the buyer's own remarks, not a choice.
+pub fn names_an_option(normalized: &str) -> bool {
+    const REMARK: &str = "我你他她您啊呀呢吧嘛哈吗么";
+    let core: Vec<char> = normalized.chars().filter(|c| c.is_alphanumeric()).collect();
+    !core.is_empty() && core.len() <= 8 && !core.iter().any(|c| REMARK.contains(*c))
+}
+
 /// Whether a clause is a field of an order card the chat client pasted with the message
 /// (咨询订单号:…, 订单金额:…, 下单时间:…, 商品id:…, or the `信息发送:` line that carries a
 /// card) rather than the buyer's words. The card says which order; it asks nothing, so
@@ -104,7 +113,30 @@ fn push(out: &mut Vec<(usize, usize)>, s: &str, start: usize, end: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::{clauses, is_bare_reply, is_card_field, is_choice_question, is_question};
+    use super::{
+        clauses, is_bare_reply, is_card_field, is_choice_question, is_question, names_an_option,
+    };
+
+    #[test]
+    fn options_are_told_from_remarks() {
+        let cases = [
+            ("黑色", true),
+            ("xl", true),
+            ("个人", true),
+            ("要两件", true),
+            ("160斤的", true),
+            ("浅灰色那款", true),
+            ("你忙吧", false),
+            ("这是我的订单", false),
+            ("怎样买呢", false),
+            ("好的呀", false),
+            ("我想要一个颜色鲜艳点的款式", false),
+            ("", false),
+        ];
+        for (text, want) in cases {
+            assert_eq!(names_an_option(text), want, "{text}");
+        }
+    }
 
     #[test]
     fn order_card_fields_are_told_from_words() {

@@ -10,6 +10,8 @@ mod clause;
 mod normalize;
 mod tokenize;
 
-pub use clause::{clauses, is_bare_reply, is_card_field, is_choice_question, is_question};
+pub use clause::{
+    clauses, is_bare_reply, is_card_field, is_choice_question, is_question, names_an_option,
+};
 pub use normalize::normalize;
 pub use tokenize::{Text, Token, is_stopword};
