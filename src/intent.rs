@@ -157,15 +157,23 @@ impl Classifier {
                 let scale = 1.0 / (ids.len() as f32).sqrt();
                 model.scores(ids.iter().map(|&f| (f, scale)), &mut probs);
                 softmax(&mut probs);
-                for c in 0..k {
-                    let grad = probs[c] - if c == *class { 1.0 } else { 0.0 };
-                    gb2[c] += grad * grad;
-                    model.bias[c] -= LEARNING_RATE * grad / gb2[c].sqrt();
-                    for &f in ids {
-                        let w = f as usize * k + c;
-                        let g = grad * scale + L2 * model.weights[w];
-                        g2[w] += g * g;
-                        model.weights[w] -= LEARNING_RATE * g / g2[w].sqrt();
+                // The gradient of the loss in the scores, then each feature's row of weights
+                // in turn: rows are contiguous, so the per-class update runs over adjacent
+                // floats (each weight gets the same arithmetic in any loop order).
+                for (c, p) in probs.iter_mut().enumerate() {
+                    *p -= if c == *class { 1.0 } else { 0.0 };
+                    gb2[c] += *p * *p;
+                    model.bias[c] -= LEARNING_RATE * *p / gb2[c].sqrt();
+                }
+                let grad = &probs;
+                for &f in ids {
+                    let at = f as usize * k;
+                    let weights = &mut model.weights[at..at + k];
+                    let squares = &mut g2[at..at + k];
+                    for ((w, g2), grad) in weights.iter_mut().zip(squares.iter_mut()).zip(grad) {
+                        let g = grad * scale + L2 * *w;
+                        *g2 += g * g;
+                        *w -= LEARNING_RATE * g / g2.sqrt();
                     }
                 }
             }
