@@ -27,7 +27,7 @@ impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             min_confidence: 0.3,
-            min_margin: 0.1,
+            min_margin: 0.05,
         }
     }
 }
