@@ -102,6 +102,9 @@ pub fn rank<'a>(
         true
     };
     for (intent, p) in intents {
+        if chosen.len() >= limit {
+            break;
+        }
         if *p < DIVERSE_FLOOR {
             continue;
         }
