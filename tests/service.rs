@@ -501,3 +501,30 @@ async fn pages_come_from_the_web_directory_and_nothing_else_does() {
         }
     }
 }
+
+#[tokio::test]
+async fn long_messages_are_answered_like_short_ones() {
+    // Inputs up to 200 characters run the engine on the connection's worker, longer ones on
+    // the blocking pool: both paths answer, on one connection, in order.
+    let dirs = Dirs::new();
+    let srv = start(&dirs).await;
+    let mut ws = agent(srv.addr).await;
+    subscribe(&mut ws, "long-1").await;
+    let long = format!(
+        "亲,我的快递到哪了呀?{}",
+        "我已经等了好多天了,物流信息一直没有更新,".repeat(12)
+    );
+    assert!(long.chars().count() > 200);
+    for (n, text) in ["我的快递到哪了呀", long.as_str()].iter().enumerate() {
+        let id = format!("m{n}");
+        send(&mut ws, json!({"type": "customer_message", "conversation": "long-1", "message_id": id, "text": text})).await;
+        let s = recv_type(&mut ws, "suggestions").await;
+        assert_eq!(s["message_id"], id.as_str(), "{s}");
+        assert_eq!(primary(&s), "logistics", "{s}");
+    }
+    let draft = format!("亲,{}", "已经为您催促快递了,请耐心等待哦~".repeat(15));
+    assert!(draft.chars().count() > 200);
+    send(&mut ws, json!({"type": "check", "id": 7, "text": draft})).await;
+    let r = recv_type(&mut ws, "check_result").await;
+    assert_eq!(r["id"], 7, "{r}");
+}

@@ -207,7 +207,10 @@ async fn post_check(
         Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", &e.body_text()),
     };
     let text = c.text.clone();
-    match state.run_engine(move |e| e.check(&grant.shop, &text)).await {
+    match state
+        .run_engine(c.text.chars().count(), move |e| e.check(&grant.shop, &text))
+        .await
+    {
         Ok(report) => Json(check_body(&c.text, &report)).into_response(),
         Err(f) => failure(f),
     }

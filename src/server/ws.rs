@@ -259,7 +259,7 @@ async fn handle(
             }
             let (s, c, text) = (shop.to_string(), m.conversation.clone(), m.text.clone());
             let r = state
-                .run_engine(move |e| {
+                .run_engine(m.text.chars().count(), move |e| {
                     let report = e.check(&s, &text)?;
                     let phrase = e.agent_message(&s, &c, &text, m.phrase_id.as_deref())?;
                     Ok((phrase, report))
@@ -281,7 +281,10 @@ async fn handle(
         }
         ClientMsg::Check(c) => {
             let (s, text) = (shop.to_string(), c.text.clone());
-            match state.run_engine(move |e| e.check(&s, &text)).await {
+            match state
+                .run_engine(c.text.chars().count(), move |e| e.check(&s, &text))
+                .await
+            {
                 Ok(report) => vec![
                     ServerMsg::CheckResult {
                         id,
@@ -330,7 +333,7 @@ async fn handle(
             }
             let (s, conv) = (shop.to_string(), c.conversation.clone());
             match state
-                .run_engine(move |e| e.context(&s, &conv, update))
+                .run_engine(0, move |e| e.context(&s, &conv, update))
                 .await
             {
                 Ok(()) => vec![
