@@ -588,7 +588,7 @@ impl Engine {
         // An answer is short and not itself a question (那什么时候到呢 asks, it does not
         // answer).
         // Only an answer that names an option (黑色, XL, 个人) continues the topic: a bare
-        // yes or no (对, 是的, 不需要) or a remark of the buyer's own (你忙吧) is left as the
+        // yes or no (对, 是的, 不需要) or a remark of the buyer's own (您先忙着吧) is left as the
         // model read it.
         let answers = short
             && !crate::text::is_question(&own)

@@ -294,9 +294,9 @@ impl Classifier {
             }
             total_weight += weight;
         }
-        // Politeness around a clause the model could not read: 你好,这个音响是送的么 is about
+        // Politeness around a clause the model could not read: 你好,满减怎么算的 is about
         // the unread clause, not a greeting, when the model leans to a topic there at all; a
-        // thanks followed by a question it cannot read (谢谢,我需要做什么呢?) is no closing.
+        // thanks followed by a question it cannot read (谢谢,积分怎么用?) is no closing.
         let polite = (0..k)
             .filter(|&c| Some(c) != unknown)
             .max_by(|&a, &b| combined[a].total_cmp(&combined[b]))

@@ -76,7 +76,8 @@ pub fn is_bare_reply(normalized: &str) -> bool {
 
 /// Whether normalized text could name the option a choice question asked for (黑色, XL,
 /// 个人, 要两件, 160斤的): a short phrase that speaks of no one and carries no sentence
-/// particle. 你忙吧, 这是我的订单 or 怎样买呢 are the buyer's own remarks, not a choice.
+/// particle. 您先忙着吧, 这个是我买给我妈的 or 那怎么下单呢 are the buyer's own remarks, not a
+/// choice.
 pub fn names_an_option(normalized: &str) -> bool {
     const REMARK: &str = "我你他她您啊呀呢吧嘛哈吗么";
     let core: Vec<char> = normalized.chars().filter(|c| c.is_alphanumeric()).collect();
@@ -126,9 +127,9 @@ mod tests {
             ("要两件", true),
             ("160斤的", true),
             ("浅灰色那款", true),
-            ("你忙吧", false),
-            ("这是我的订单", false),
-            ("怎样买呢", false),
+            ("您先忙着吧", false),
+            ("这个是我买给我妈的", false),
+            ("那怎么下单呢", false),
             ("好的呀", false),
             ("我想要一个颜色鲜艳点的款式", false),
             ("", false),
@@ -142,14 +143,14 @@ mod tests {
     fn order_card_fields_are_told_from_words() {
         // (raw message, clauses that are the buyer's words)
         let cases: &[(&str, &[&str])] = &[
-            ("咨询订单号:[订单x] 订单金额:[金额x] 下单时间:[日期x]", &[]),
-            ("咨询订单号:123456 商品ID:88 少件咨询", &["少件咨询"]),
+            ("咨询订单号:1234567 订单金额:59.9 下单时间:2026-11-11", &[]),
+            ("查询订单号:7654321 商品ID:88 发票怎么开", &["发票怎么开"]),
             (
-                "[订单编号:[订单x]，订单金额:[金额x]，下单时间:[日期x] [时间x]] 这个能开发票吗",
+                "[订单编号:1234567，订单金额:59.9，下单时间:2026-11-11 10:00] 这个能开发票吗",
                 &["这个能开发票吗"],
             ),
             (
-                "顾客通过点击web咚咚[站点x]信息发送:[订单编号:[订单x]，订单金额:[金额x]] 到哪了",
+                "顾客通过点击web咚咚某店铺信息发送:[订单编号:1234567，订单金额:59.9] 到哪了",
                 &["到哪了"],
             ),
             ("订单号多少", &["订单号多少"]),
