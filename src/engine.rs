@@ -40,8 +40,6 @@ const BM25_HITS: usize = 24;
 const SPARE: usize = 4;
 /// When the engine abstains, its guesses score at this share of their probability.
 const GUESS_DISCOUNT: f32 = 0.5;
-/// Least probability a clause must give an intent for it to take a free slot as a hedge.
-const HEDGE_FLOOR: f32 = 0.12;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -622,26 +620,12 @@ impl Engine {
                 )
                 .collect()
         } else {
-            // After the detected intents, what the model leaned to in any clause: slots
-            // the detected intents leave free hedge on those rather than repeat the primary.
-            let mut hedges: Vec<(&str, f32)> = l
-                .classifier
-                .labels()
-                .iter()
-                .zip(&detection.guesses)
-                .filter(|(label, p)| {
-                    **p >= HEDGE_FLOOR
-                        && label.as_str() != UNKNOWN_INTENT
-                        && !detection.intents.iter().any(|s| s.intent == **label)
-                })
-                .map(|(label, p)| (label.as_str(), *p))
-                .collect();
-            hedges.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            // After the detected intents, what the model leaned to in any clause.
             detection
                 .intents
                 .iter()
                 .map(|s| (s.intent.as_str(), s.confidence))
-                .chain(hedges)
+                .chain(l.classifier.hedges(&detection))
                 .collect()
         };
         // Intent probabilities as candidates see them: the listed intents when abstaining

@@ -239,15 +239,12 @@ impl Classifier {
         // something. They decide what a message of politeness plus an unread clause is.
         let mut unread: Option<(usize, Vec<f32>)> = None;
         let mut unread_question = false;
-        let all = clauses(normalized);
         // Order-card fields pasted with the message are not the buyer's words; a message
         // that is only a card asks nothing of its own.
-        let spans: Vec<(usize, usize)> = all
-            .iter()
-            .copied()
-            .filter(|&(s, e)| !is_card_field(&normalized[s..e]))
-            .collect();
-        if spans.is_empty() && !all.is_empty() {
+        let mut spans = clauses(normalized);
+        let had_clauses = !spans.is_empty();
+        spans.retain(|&(s, e)| !is_card_field(&normalized[s..e]));
+        if spans.is_empty() && had_clauses {
             return Detection {
                 intents: vec![Scored {
                     intent: UNKNOWN_INTENT.to_string(),
@@ -462,22 +459,39 @@ impl Classifier {
 
     /// Labels by decreasing probability, above the listing floor; ties by label.
     fn ranked(&self, dist: &[f32]) -> Vec<Scored> {
-        let mut v: Vec<Scored> = self
-            .labels
-            .iter()
-            .zip(dist)
-            .filter(|(_, p)| **p >= LIST_FLOOR)
-            .map(|(l, p)| Scored {
-                intent: l.clone(),
-                confidence: *p,
+        self.ranked_at(dist)
+            .into_iter()
+            .map(|c| Scored {
+                intent: self.labels[c].clone(),
+                confidence: dist[c],
             })
+            .collect()
+    }
+
+    /// What [`ranked`](Self::ranked) lists, as label indices.
+    fn ranked_at(&self, dist: &[f32]) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.labels.len().min(dist.len()))
+            .filter(|&c| dist[c] >= LIST_FLOOR)
             .collect();
-        v.sort_by(|a, b| {
-            b.confidence
-                .total_cmp(&a.confidence)
-                .then_with(|| a.intent.cmp(&b.intent))
+        v.sort_by(|&a, &b| {
+            dist[b]
+                .total_cmp(&dist[a])
+                .then_with(|| self.labels[a].cmp(&self.labels[b]))
         });
         v
+    }
+
+    /// The intents some clause of the message leaned to (above the listing floor) that the
+    /// detection does not list, best first: what the slots the listed intents leave free
+    /// hedge on, rather than repeat the primary. Empty when nothing else was in view.
+    pub fn hedges<'a>(&'a self, d: &Detection) -> Vec<(&'a str, f32)> {
+        self.ranked_at(&d.guesses)
+            .into_iter()
+            .map(|c| (self.labels[c].as_str(), d.guesses[c]))
+            .filter(|(label, _)| {
+                *label != UNKNOWN_INTENT && !d.intents.iter().any(|s| s.intent == *label)
+            })
+            .collect()
     }
 }
 
@@ -607,7 +621,8 @@ mod tests {
         model_with(Thresholds::default())
     }
 
-    fn model_with(thresholds: Thresholds) -> Classifier {
+    /// The tiny training set, intent by intent.
+    fn training_data() -> Vec<(&'static str, Vec<String>)> {
         let greeting = s(&[
             "在吗",
             "你好",
@@ -649,17 +664,23 @@ mod tests {
             "好嘞",
         ]);
         let unknown = s(&["对", "嗯", "是的", "123456", "嗯嗯", "对的", "8888", "是"]);
-        Classifier::train(
-            text(),
-            &[
-                ("greeting", &greeting),
-                ("logistics", &logistics),
-                ("shipping", &shipping),
-                ("closing", &closing),
-                ("unknown", &unknown),
-            ],
-            thresholds,
-        )
+        vec![
+            ("greeting", greeting),
+            ("logistics", logistics),
+            ("shipping", shipping),
+            ("closing", closing),
+            ("unknown", unknown),
+        ]
+    }
+
+    fn train_on(data: &[(&'static str, Vec<String>)], thresholds: Thresholds) -> Classifier {
+        let data: Vec<(&str, &[String])> =
+            data.iter().map(|(id, ex)| (*id, ex.as_slice())).collect();
+        Classifier::train(text(), &data, thresholds)
+    }
+
+    fn model_with(thresholds: Thresholds) -> Classifier {
+        train_on(&training_data(), thresholds)
     }
 
     fn detect(m: &Classifier, msg: &str) -> Detection {
@@ -716,60 +737,13 @@ mod tests {
         // The same examples listed in another order train the same model: an edit to one
         // example cannot reshuffle how all the others are learned.
         let a = model();
-        let mut greeting = s(&[
-            "在吗",
-            "你好",
-            "有人吗",
-            "在不在",
-            "亲在吗",
-            "哈喽",
-            "你好呀",
-            "在么",
-        ]);
-        greeting.reverse();
-        let mut closing = s(&[
-            "谢谢",
-            "好的",
-            "好的谢谢",
-            "拜拜",
-            "没问题了",
-            "行",
-            "谢谢亲",
-            "好嘞",
-        ]);
-        closing.rotate_left(3);
-        let logistics = s(&[
-            "物流信息没更新",
-            "快递到哪了",
-            "物流怎么不动了",
-            "我的包裹到哪了",
-            "怎么还没到",
-            "查下物流",
-            "快递几天了还没到",
-            "到哪里了",
-        ]);
-        let shipping = s(&[
-            "还没发货吗",
-            "什么时候发货",
-            "今天能发货吗",
-            "几号发货",
-            "发什么快递",
-            "能发顺丰吗",
-            "多久发货",
-            "明天能发吗",
-        ]);
-        let unknown = s(&["嗯", "对", "是的", "123456", "嗯嗯", "对的", "8888", "是"]);
-        let b = Classifier::train(
-            text(),
-            &[
-                ("greeting", &greeting),
-                ("logistics", &logistics),
-                ("shipping", &shipping),
-                ("closing", &closing),
-                ("unknown", &unknown),
-            ],
-            Thresholds::default(),
-        );
+        let mut data = training_data();
+        data[0].1.reverse();
+        data[1].1.rotate_left(6);
+        data[2].1.rotate_left(7);
+        data[3].1.rotate_left(3);
+        data[4].1.swap(0, 1);
+        let b = train_on(&data, Thresholds::default());
         for msg in [
             "在吗",
             "快递到哪了呀",
