@@ -123,8 +123,6 @@ pub struct Report {
 pub struct Miss {
     /// Index into the scored rows.
     pub row: usize,
-    /// The row's `id`.
-    pub id: String,
     pub predicted: String,
 }
 
@@ -305,7 +303,6 @@ pub fn score(
                 .or_default() += 1;
             misses.push(Miss {
                 row: i,
-                id: row.id.clone(),
                 predicted: pred.clone(),
             });
         }

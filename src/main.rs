@@ -453,7 +453,10 @@ fn eval(
     };
     let r = huashu::eval::evaluate(&engine, shop, &rows, sessions.as_ref())?;
     if json {
-        println!("{}", serde_json::to_string(&protocol::eval_body(&r))?);
+        println!(
+            "{}",
+            serde_json::to_string(&protocol::eval_body(&r, &rows))?
+        );
         return Ok(());
     }
     println!("rows {}", r.rows);

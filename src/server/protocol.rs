@@ -293,7 +293,8 @@ pub fn check_body<'a>(text: &'a str, r: &'a Report) -> CheckBody<'a> {
 }
 
 /// `huashu eval --json`.
-pub fn eval_body(r: &crate::eval::Report) -> Value {
+/// `rows` are the rows `r` scored, so a miss can name its row's id.
+pub fn eval_body(r: &crate::eval::Report, rows: &[crate::eval::Labeled]) -> Value {
     serde_json::json!({
         "rows": r.rows,
         "accuracy": r.accuracy,
@@ -308,7 +309,7 @@ pub fn eval_body(r: &crate::eval::Report) -> Value {
             "precision": s.precision, "recall": s.recall, "f1": s.f1,
         })).collect::<Vec<_>>(),
         "confusions": r.confusions.iter().map(|(g, p, n)| serde_json::json!({"gold": g, "predicted": p, "count": n})).collect::<Vec<_>>(),
-        "misses": r.misses.iter().map(|m| serde_json::json!({"row": m.row, "id": m.id, "predicted": m.predicted})).collect::<Vec<_>>(),
+        "misses": r.misses.iter().map(|m| serde_json::json!({"row": m.row, "id": rows.get(m.row).map(|l| l.id.as_str()), "predicted": m.predicted})).collect::<Vec<_>>(),
         "calibration": {
             "ece": r.calibration.ece,
             "bins": r.calibration.bins.iter().map(|(lo, n, conf, hit)| serde_json::json!({"from": lo, "rows": n, "confidence": conf, "hit_rate": hit})).collect::<Vec<_>>(),
