@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use huashu::conversation::ContextUpdate;
 use huashu::engine::{Engine, Options};
+use huashu::phrasebook::OrderState;
 use huashu::server::{self, protocol};
 
 #[derive(Parser)]
@@ -53,6 +55,10 @@ enum Command {
         /// One JSON object per message instead of text.
         #[arg(long)]
         json: bool,
+        /// The order state the front end would report (none, unpaid, paid, shipped,
+        /// delivered, refunding, closed): phrases that declare `order_state` are gated on it.
+        #[arg(long, value_parser = parse_order_state)]
+        order_state: Option<OrderState>,
         #[command(flatten)]
         data: Data,
         text: Option<String>,
@@ -242,9 +248,10 @@ fn main() -> ExitCode {
         Command::Suggest {
             shop,
             json,
+            order_state,
             data,
             text,
-        } => suggest(&shop, json, &data, text),
+        } => suggest(&shop, json, order_state, &data, text),
         Command::Check {
             shop,
             json,
@@ -595,11 +602,27 @@ fn lint(data: &Data) -> Result<(), Box<dyn std::error::Error>> {
 fn suggest(
     shop: &str,
     json: bool,
+    order_state: Option<OrderState>,
     data: &Data,
     text: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let mut n = 0u64;
     for_each_input(shop, data, text, |engine, out, line| {
-        let s = engine.suggest(shop, None, line)?;
+        // An order state lives in a conversation; each line gets one of its own, so lines
+        // are still read independently (no fragments merged, no earlier intent).
+        let s = match order_state {
+            Some(state) => {
+                n += 1;
+                let conversation = format!("cli-{n}");
+                let update = ContextUpdate {
+                    order_state: Some(state),
+                    ..ContextUpdate::default()
+                };
+                engine.context(shop, &conversation, update)?;
+                engine.suggest(shop, Some(&conversation), line)?
+            }
+            None => engine.suggest(shop, None, line)?,
+        };
         if json {
             writeln!(
                 out,
@@ -623,6 +646,13 @@ fn suggest(
             }
         }
         Ok(())
+    })
+}
+
+fn parse_order_state(s: &str) -> Result<OrderState, String> {
+    OrderState::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = OrderState::ALL.iter().map(|st| st.as_str()).collect();
+        format!("`{s}` is not an order state; one of: {}", all.join(", "))
     })
 }
 

@@ -94,6 +94,50 @@ fn a_phrase_never_appears_in_an_order_state_it_contradicts() {
     assert!(shipped_only, "{:?}", ids(&s));
 }
 
+/// Gating must not starve a question: in each state where the question makes sense, and
+/// with no order known (`none`, what a front end that sends no state gets), the demo shop
+/// fills all three slots with replies to it rather than with other topics.
+#[test]
+fn an_order_question_gets_three_replies_of_its_own_in_every_state_it_can_arise() {
+    use OrderState::*;
+    let (_d, engine) = engine();
+    let table: [(&str, &str, &[OrderState]); 5] = [
+        (
+            "帮我取消订单",
+            "order_change",
+            &[None, Unpaid, Paid, Shipped],
+        ),
+        (
+            "收货地址写错了",
+            "order_change",
+            &[None, Unpaid, Paid, Shipped],
+        ),
+        ("我的快递到哪了", "logistics", &[None, Shipped]),
+        ("拍下了帮我改下价", "price_change", &[None, Unpaid]),
+        ("退款什么时候到账", "return_exchange", &[None, Refunding]),
+    ];
+    for (message, intent, states) in table {
+        for &state in states {
+            let conv = format!("{message}-{}", state.as_str());
+            let update = ContextUpdate {
+                order_state: Some(state),
+                ..Default::default()
+            };
+            engine.context("demo", &conv, update).expect("context");
+            let s = engine
+                .suggest("demo", Some(&conv), message)
+                .expect("suggest");
+            let intents: Vec<&str> = s.items.iter().map(|i| i.intent.as_str()).collect();
+            assert_eq!(
+                intents,
+                [intent; 3],
+                "{message} in state {}: {:?}",
+                state.as_str(),
+                ids(&s)
+            );
+        }
+    }
+}
 #[test]
 fn campaign_replies_appear_only_inside_their_window_in_shop_time() {
     let (_d, engine) = engine();
@@ -293,4 +337,53 @@ fn when_abstaining_a_clarifying_reply_leads_and_the_guesses_follow() {
         }
         assert!(s.intents.len() > 1, "{message}: no guesses {:?}", s.intents);
     }
+}
+
+/// `huashu suggest --order-state` gates like a front end's `context`, and a wrong state is
+/// named with the valid ones.
+#[test]
+fn the_suggest_command_gates_on_the_order_state_it_is_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("phrasebook");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_huashu"))
+            .arg("suggest")
+            .args(["--json", "--phrasebook"])
+            .arg(&root)
+            .arg("--index")
+            .arg(dir.path().join("index"))
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let (_d, engine) = engine();
+    let shop = engine.shop("demo").expect("demo");
+    for state in ["none", "shipped", "delivered"] {
+        let out = run(&["--order-state", state, "我的快递到哪了"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        let items = body["suggestions"].as_array().expect("suggestions");
+        assert_eq!(items.len(), 3, "{body}");
+        let st = OrderState::parse(state).expect("state");
+        for item in items {
+            let id = item["phrase_id"].as_str().expect("phrase_id");
+            let p = shop.phrases().find(|p| p.id == id).expect("phrase");
+            assert!(
+                p.allowed_in(st),
+                "{state}: {id} is only for {:?}",
+                p.order_states
+            );
+        }
+    }
+    let out = run(&["--order-state", "sent", "到哪了"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`sent` is not an order state") && err.contains("refunding"),
+        "{err}"
+    );
 }
