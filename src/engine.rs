@@ -625,7 +625,7 @@ impl Engine {
                 .intents
                 .iter()
                 .map(|s| (s.intent.as_str(), s.confidence))
-                .chain(l.classifier.hedges(&detection))
+                .chain(l.classifier.hedges(&detection, crate::rank::DIVERSE_FLOOR))
                 .collect()
         };
         // Intent probabilities as candidates see them: the listed intents when abstaining

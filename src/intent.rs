@@ -459,7 +459,7 @@ impl Classifier {
 
     /// Labels by decreasing probability, above the listing floor; ties by label.
     fn ranked(&self, dist: &[f32]) -> Vec<Scored> {
-        self.ranked_at(dist)
+        self.ranked_at(dist, LIST_FLOOR)
             .into_iter()
             .map(|c| Scored {
                 intent: self.labels[c].clone(),
@@ -468,10 +468,10 @@ impl Classifier {
             .collect()
     }
 
-    /// What [`ranked`](Self::ranked) lists, as label indices.
-    fn ranked_at(&self, dist: &[f32]) -> Vec<usize> {
+    /// Label indices at or above `floor`, by decreasing probability; ties by label.
+    fn ranked_at(&self, dist: &[f32], floor: f32) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.labels.len().min(dist.len()))
-            .filter(|&c| dist[c] >= LIST_FLOOR)
+            .filter(|&c| dist[c] > 0.0 && dist[c] >= floor)
             .collect();
         v.sort_by(|&a, &b| {
             dist[b]
@@ -481,11 +481,12 @@ impl Classifier {
         v
     }
 
-    /// The intents some clause of the message leaned to (above the listing floor) that the
-    /// detection does not list, best first: what the slots the listed intents leave free
-    /// hedge on, rather than repeat the primary. Empty when nothing else was in view.
-    pub fn hedges<'a>(&'a self, d: &Detection) -> Vec<(&'a str, f32)> {
-        self.ranked_at(&d.guesses)
+    /// The intents some clause of the message leaned to at `floor` or more that the
+    /// detection does not list, best first, with the probability: what the slots the listed
+    /// intents leave free hedge on, rather than repeat the primary. Empty when nothing else
+    /// was in view.
+    pub fn hedges<'a>(&'a self, d: &Detection, floor: f32) -> Vec<(&'a str, f32)> {
+        self.ranked_at(&d.guesses, floor)
             .into_iter()
             .map(|c| (self.labels[c].as_str(), d.guesses[c]))
             .filter(|(label, _)| {

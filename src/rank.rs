@@ -43,8 +43,11 @@ const BM25_HALF: f32 = 6.0;
 const PRIORITY_WEIGHT: f32 = 0.03;
 const SENT_FACTOR: f32 = 0.3;
 const INCOMPLETE_PENALTY: f32 = 0.15;
-/// An intent needs this much probability to claim a diverse slot.
-const DIVERSE_FLOOR: f32 = 0.12;
+/// An intent needs this much probability to claim a diverse slot. Below the 0.12 at which
+/// the classifier lists an intent: a runner-up at 8–12 % is worth the last slot of three
+/// (top-3 hit rate 0.921 → 0.928 on the dev set, mean over 8 training orders; 0.05 gains
+/// 0.005 more but gives the slot away on readings the model is all but sure of).
+pub const DIVERSE_FLOOR: f32 = 0.08;
 /// Character-bigram Jaccard similarity above which two replies count as the same.
 const NEAR_DUPLICATE: f32 = 0.7;
 
@@ -212,6 +215,15 @@ mod tests {
         incomplete.complete = false;
         let mut high = c("l4", "logistics", "包裹正在派送途中", 0.9, 0.0);
         high.priority = 9;
+        // Three replies of a sure intent and one of a runner-up at `p`.
+        let sure_with_runner_up = |p: f32| {
+            vec![
+                c("s1", "shipping", "今天下午发货", 0.9, 0.0),
+                c("s2", "shipping", "四十八小时内发出", 0.9, 0.0),
+                c("s3", "shipping", "仓库按付款顺序发", 0.9, 0.0),
+                c("l1", "logistics", "马上为您查询物流", p, 0.0),
+            ]
+        };
         let cases = vec![
             Case {
                 name: "higher intent probability wins",
@@ -266,6 +278,20 @@ mod tests {
                 intents: vec![("shipping", 0.55), ("bargaining", 0.4)],
                 limit: 3,
                 want: &["s1", "b1", "s2"],
+            },
+            Case {
+                name: "a runner-up at the floor claims a slot",
+                cands: sure_with_runner_up(DIVERSE_FLOOR),
+                intents: vec![("shipping", 0.9), ("logistics", DIVERSE_FLOOR)],
+                limit: 3,
+                want: &["s1", "l1", "s2"],
+            },
+            Case {
+                name: "a runner-up below the floor does not",
+                cands: sure_with_runner_up(DIVERSE_FLOOR - 0.01),
+                intents: vec![("shipping", 0.9), ("logistics", DIVERSE_FLOOR - 0.01)],
+                limit: 3,
+                want: &["s1", "s2", "s3"],
             },
             Case {
                 name: "near-duplicates merged",
