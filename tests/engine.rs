@@ -101,7 +101,7 @@ fn a_phrase_never_appears_in_an_order_state_it_contradicts() {
 fn an_order_question_gets_three_replies_of_its_own_in_every_state_it_can_arise() {
     use OrderState::*;
     let (_d, engine) = engine();
-    let table: [(&str, &str, &[OrderState]); 5] = [
+    let table: [(&str, &str, &[OrderState]); 8] = [
         (
             "帮我取消订单",
             "order_change",
@@ -115,6 +115,9 @@ fn an_order_question_gets_three_replies_of_its_own_in_every_state_it_can_arise()
         ("我的快递到哪了", "logistics", &[None, Shipped]),
         ("拍下了帮我改下价", "price_change", &[None, Unpaid]),
         ("退款什么时候到账", "return_exchange", &[None, Refunding]),
+        ("退货怎么退", "return_exchange", &[None, Delivered]),
+        ("付款失败了", "payment", &[None, Unpaid]),
+        ("刚付完款", "payment", &[None, Paid]),
     ];
     for (message, intent, states) in table {
         for &state in states {
@@ -336,6 +339,27 @@ fn when_abstaining_a_clarifying_reply_leads_and_the_guesses_follow() {
             );
         }
         assert!(s.intents.len() > 1, "{message}: no guesses {:?}", s.intents);
+    }
+}
+
+/// Praise is a closing, not a complaint, though it talks of quality; dissatisfaction and an
+/// unanswered chat are complaints. (Phrasings that are not among the demo's examples.)
+#[test]
+fn praise_and_complaints_are_told_apart() {
+    let (_d, engine) = engine();
+    let table = [
+        ("料子很好,很满意", "closing"),
+        ("穿着挺舒服的", "closing"),
+        ("质量真不错", "closing"),
+        ("颜色有点偏差,不太满意", "complaint"),
+        ("用了两天就坏了", "complaint"),
+        ("找了你们好几次都没人管", "complaint"),
+    ];
+    for (message, want) in table {
+        let s = engine
+            .suggest("demo", Option::None, message)
+            .expect("suggest");
+        assert_eq!(primary(&s), want, "{message}: {:?}", s.intents);
     }
 }
 
