@@ -755,7 +755,11 @@ impl Engine {
             let confidence = if detection.abstained && p.intent == UNKNOWN_INTENT {
                 detection.intents.first().map_or(0.0, |s| s.confidence)
             } else {
-                intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0)
+                // Its share of the reading, or how surely some clause asks for it, whichever
+                // is higher: in 有券吗,能用花呗吗 both intents are asked, though each has
+                // half the reading.
+                let share = intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0);
+                share.max(l.classifier.asked(&detection, &p.intent))
             };
             items.push(Suggestion {
                 phrase_id: p.id.clone(),

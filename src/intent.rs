@@ -481,6 +481,16 @@ impl Classifier {
         v
     }
 
+    /// The highest probability any clause of the message gave `label`: how surely the buyer
+    /// asks for it, whatever else the message asks (0 for an unknown label).
+    pub fn asked(&self, d: &Detection, label: &str) -> f32 {
+        self.labels
+            .iter()
+            .position(|l| l == label)
+            .and_then(|c| d.guesses.get(c).copied())
+            .unwrap_or(0.0)
+    }
+
     /// The intents some clause of the message leaned to at `floor` or more that the
     /// detection does not list, best first, with the probability: what the slots the listed
     /// intents leave free hedge on, rather than repeat the primary. Empty when nothing else
@@ -765,12 +775,25 @@ mod tests {
 
     #[test]
     fn two_questions_list_both() {
-        let d = detect(&model(), "物流怎么不动了,还有今天能发货吗");
+        let m = model();
+        let d = detect(&m, "物流怎么不动了,还有今天能发货吗");
         let names: Vec<&str> = d.intents.iter().map(|s| s.intent.as_str()).collect();
         assert!(
             names.contains(&"logistics") && names.contains(&"shipping"),
             "{names:?}"
         );
+        // Each is asked more surely than its share of the reading says: the shares add up
+        // to one, while each clause asks for its own intent.
+        for s in &d.intents {
+            let asked = m.asked(&d, &s.intent);
+            assert!(
+                asked > s.confidence,
+                "{}: {asked} vs {}",
+                s.intent,
+                s.confidence
+            );
+        }
+        assert_eq!(m.asked(&d, "no-such-intent"), 0.0);
     }
 
     #[test]
