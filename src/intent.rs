@@ -98,6 +98,11 @@ const LIST_FLOOR: f32 = 0.12;
 /// A clause the model could not read still names the topic of a message that is otherwise
 /// politeness when its best topical guess reaches this.
 const CONTENT_LEAN: f32 = 0.35;
+/// Each confident clause weighs this much less than the one before it: buyers lead with
+/// what matters most, so of two questions read about equally surely the earlier is primary
+/// (有券吗,能用花呗吗 is about the coupon first). Small enough that a clearly surer later
+/// clause still wins.
+const CLAUSE_DECAY: f32 = 0.95;
 const CLOSING: &str = "closing";
 const MAX_LISTED: usize = 4;
 
@@ -257,6 +262,7 @@ impl Classifier {
         }
         let whole = [(0, normalized.len())];
         let spans: &[(usize, usize)] = if spans.is_empty() { &whole } else { &spans };
+        let mut decay = 1.0f32;
         for &(s, e) in spans {
             let p = self.predict(text, &normalized[s..e]);
             let Some((top, second)) = top_two(&p) else {
@@ -285,7 +291,9 @@ impl Classifier {
                 }
                 continue;
             }
-            let weight = (1.0 - p.iter().zip(&filler).map(|(a, b)| a * b).sum::<f32>()).max(0.05);
+            let weight =
+                (1.0 - p.iter().zip(&filler).map(|(a, b)| a * b).sum::<f32>()).max(0.05) * decay;
+            decay *= CLAUSE_DECAY;
             for (c, v) in combined.iter_mut().zip(&p) {
                 *c += weight * v;
             }
@@ -794,6 +802,20 @@ mod tests {
             );
         }
         assert_eq!(m.asked(&d, "no-such-intent"), 0.0);
+    }
+
+    #[test]
+    fn of_two_questions_read_alike_the_earlier_is_primary() {
+        let m = model();
+        for (message, want) in [
+            ("快递到哪了,什么时候发货", "logistics"),
+            ("什么时候发货,快递到哪了", "shipping"),
+            ("查下物流,几号发货", "logistics"),
+            ("几号发货,查下物流", "shipping"),
+        ] {
+            let d = detect(&m, message);
+            assert_eq!(d.primary(), want, "{message}: {:?}", d.intents);
+        }
     }
 
     #[test]
