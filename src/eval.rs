@@ -6,13 +6,18 @@
 //! per-intent precision/recall/F1; the most frequent confusions; abstention (share of
 //! `unknown` rows abstained on, share of answerable rows wrongly abstained on); top-3 hit
 //! rate (one of the first three suggestions belongs to one of the row's labels); engine
-//! latency percentiles. No I/O: the caller reads the files.
+//! latency percentiles. Two optional columns judge the replies themselves: `order_state`
+//! (the state the front end would report for the row) and `replies` (comma-separated ids of
+//! every phrase that would be a good reply); rows with `replies` give the reply hit rates
+//! (the first suggestion, or one of the first three, is one of them). No I/O: the caller
+//! reads the files.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::conversation::ContextUpdate;
 use crate::engine::{At, Engine};
-use crate::phrasebook::UNKNOWN_INTENT;
+use crate::phrasebook::{OrderState, UNKNOWN_INTENT};
 use crate::{Error, Result};
 
 /// One labeled message.
@@ -22,6 +27,10 @@ pub struct Labeled {
     pub text: String,
     /// Primary first.
     pub intents: Vec<String>,
+    /// The order state to suggest in (the `order_state` column), if given.
+    pub order_state: Option<OrderState>,
+    /// Ids of the phrases that are a good reply (the `replies` column); empty when not judged.
+    pub replies: Vec<String>,
 }
 
 /// Reads labeled TSV. `label` names the source in errors.
@@ -41,6 +50,8 @@ pub fn read_labeled(src: &str, label: &str) -> Result<Vec<Labeled>> {
             })
     };
     let (ci, ct, cl) = (col("id")?, col("text")?, col("intents")?);
+    let optional = |name: &str| cols.iter().position(|c| *c == name);
+    let (cs, cr) = (optional("order_state"), optional("replies"));
     let mut rows = Vec::new();
     for (n, line) in lines {
         if line.trim().is_empty() {
@@ -72,10 +83,34 @@ pub fn read_labeled(src: &str, label: &str) -> Result<Vec<Labeled>> {
                 message: format!("{label}:{}: no intent label", n + 1),
             });
         }
+        let order_state = match cs.map(get).transpose()?.filter(|s| !s.is_empty()) {
+            Some(s) => Some(OrderState::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = OrderState::ALL.iter().map(|st| st.as_str()).collect();
+                Error::Invalid {
+                    field: "labeled file",
+                    message: format!(
+                        "{label}:{}: order_state `{s}` is not one of {}",
+                        n + 1,
+                        all.join(", ")
+                    ),
+                }
+            })?),
+            None => None,
+        };
+        let replies: Vec<String> = match cr {
+            Some(c) => get(c)?
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => Vec::new(),
+        };
         rows.push(Labeled {
             id: get(ci)?.to_string(),
             text: get(ct)?.to_string(),
             intents,
+            order_state,
+            replies,
         });
     }
     Ok(rows)
@@ -116,6 +151,20 @@ pub struct Report {
     /// Rows whose primary intent was missed, in input order: what to look at when adding
     /// examples.
     pub misses: Vec<Miss>,
+    /// How often the suggested replies were good ones, over the rows that list `replies`.
+    pub replies: Option<ReplyScore>,
+}
+
+/// Reply hit rates over the rows whose good replies are labeled.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplyScore {
+    pub rows: usize,
+    /// Share of rows whose first suggestion is a good reply.
+    pub hit1: f64,
+    /// Share of rows with a good reply among the first three.
+    pub hit3: f64,
+    /// Rows with no good reply in the first three, in input order.
+    pub misses: Vec<usize>,
 }
 
 /// One row whose primary intent the engine got wrong.
@@ -223,6 +272,21 @@ pub fn evaluate(
     let mut predictions = Vec::with_capacity(rows.len());
     let mut latencies = Vec::with_capacity(rows.len());
     let mut confidences = Vec::with_capacity(rows.len());
+    let mut replies = ReplyScore::default();
+    // A listed reply that is not in the shop could never be hit: say so instead.
+    let known = engine.shop(shop)?;
+    for row in rows {
+        if let Some(id) = row
+            .replies
+            .iter()
+            .find(|id| !known.phrases().any(|p| &p.id == *id))
+        {
+            return Err(Error::Invalid {
+                field: "labeled file",
+                message: format!("{}: reply `{id}` is not a phrase of shop `{shop}`", row.id),
+            });
+        }
+    }
     let now = At::now();
     for (i, row) in rows.iter().enumerate() {
         let conversation = format!("eval-{i}");
@@ -252,6 +316,14 @@ pub fn evaluate(
             }
             conv = Some(conversation.as_str());
         }
+        if let Some(state) = row.order_state {
+            let update = ContextUpdate {
+                order_state: Some(state),
+                ..ContextUpdate::default()
+            };
+            engine.context(shop, &conversation, update)?;
+            conv = Some(conversation.as_str());
+        }
         let when = At {
             unix: now.unix,
             mono: clock.map_or(now.mono, |c| c + TURN_GAP),
@@ -267,9 +339,28 @@ pub fn evaluate(
             confidences.push((first.confidence, row.intents.contains(&first.intent)));
         }
         predictions.push((primary, top3));
+        if !row.replies.is_empty() {
+            let good = |n: usize| {
+                s.items
+                    .iter()
+                    .take(n)
+                    .any(|i| row.replies.contains(&i.phrase_id))
+            };
+            replies.rows += 1;
+            replies.hit1 += f64::from(u8::from(good(1)));
+            replies.hit3 += f64::from(u8::from(good(3)));
+            if !good(3) {
+                replies.misses.push(i);
+            }
+        }
     }
     let mut report = score(rows, &predictions, latencies);
     report.calibration = calibration(&confidences);
+    if replies.rows > 0 {
+        replies.hit1 /= replies.rows as f64;
+        replies.hit3 /= replies.rows as f64;
+        report.replies = Some(replies);
+    }
     Ok(report)
 }
 
@@ -375,6 +466,7 @@ pub fn score(
         latency_p99: pct(0.99),
         calibration: Calibration::default(),
         misses,
+        replies: None,
     }
 }
 
@@ -387,6 +479,8 @@ mod tests {
             id: text.into(),
             text: text.into(),
             intents: intents.split(',').map(str::to_string).collect(),
+            order_state: None,
+            replies: Vec::new(),
         }
     }
 
@@ -413,6 +507,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no intent"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_optional_state_and_replies_columns() {
+        let rows = read_labeled(
+            "id\ttext\tintents\torder_state\treplies\n\
+             a\t到哪了\tlogistics\tshipped\tl-1, l-2\n\
+             b\t在吗\tgreeting\t\t\n",
+            "r.tsv",
+        )
+        .unwrap();
+        assert_eq!(rows[0].order_state, Some(OrderState::Shipped));
+        assert_eq!(rows[0].replies, ["l-1", "l-2"]);
+        assert_eq!((rows[1].order_state, rows[1].replies.len()), (None, 0));
+        let e = read_labeled(
+            "id\ttext\tintents\torder_state\na\t到哪了\tlogistics\tsent\n",
+            "r.tsv",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("r.tsv:2") && e.contains("`sent`") && e.contains("refunding"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -473,6 +473,12 @@ fn eval(
         r.macro_f1
     );
     println!("top-3 hit rate     {:.3}", r.top3);
+    if let Some(s) = &r.replies {
+        println!(
+            "reply hit rate     {:.3} first, {:.3} in the top 3  ({} rows with good replies listed)",
+            s.hit1, s.hit3, s.rows
+        );
+    }
     println!("unknown abstained  {:.3}", r.unknown_abstained);
     println!("wrongly abstained  {:.3}", r.wrongly_abstained);
     println!(
@@ -519,6 +525,17 @@ fn eval(
                     m.predicted,
                     row.text
                 );
+            }
+        }
+        if let Some(s) = r.replies.as_ref().filter(|s| !s.misses.is_empty()) {
+            println!(
+                "\nrows with no good reply in the top 3 ({} of {}; id, state, text):",
+                s.misses.len().min(misses),
+                s.misses.len()
+            );
+            for row in s.misses.iter().take(misses).filter_map(|&i| rows.get(i)) {
+                let state = row.order_state.map_or("-", |st| st.as_str());
+                println!("  {}  {state}  {}", row.id, row.text);
             }
         }
     }

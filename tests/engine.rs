@@ -412,6 +412,15 @@ fn the_suggest_command_gates_on_the_order_state_it_is_given() {
     );
 }
 
+/// A labeled set of `tests/data/quality/`.
+fn quality_set(name: &str) -> Vec<huashu::eval::Labeled> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/quality")
+        .join(name);
+    let src = std::fs::read_to_string(&path).expect("labeled set");
+    huashu::eval::read_labeled(&src, name).expect("labeled rows")
+}
+
 /// Quality on team-written messages the examples were not written from
 /// (`tests/data/quality/heldout.tsv`, see its README): a floor that runs on any machine,
 /// below the measured values in docs/quality.md, so a change that breaks how the demo reads
@@ -419,9 +428,7 @@ fn the_suggest_command_gates_on_the_order_state_it_is_given() {
 #[test]
 fn the_held_out_messages_are_read_above_the_floor() {
     let (_d, engine) = engine();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/quality/heldout.tsv");
-    let src = std::fs::read_to_string(&path).expect("held-out set");
-    let rows = huashu::eval::read_labeled(&src, "heldout.tsv").expect("labeled rows");
+    let rows = quality_set("heldout.tsv");
     assert!(rows.len() >= 300, "{} rows", rows.len());
     let r = huashu::eval::evaluate(&engine, "demo", &rows, Option::None).expect("eval");
     // The missed rows as `id labels -> predicted text`, for the failure message.
@@ -449,4 +456,40 @@ fn the_held_out_messages_are_read_above_the_floor() {
             misses.join("\n")
         );
     }
+}
+
+/// Whether the suggested replies are good ones, not only of the right intent
+/// (`tests/data/quality/replies.tsv`: each row lists every demo phrase that would be a good
+/// reply in its order state). A floor below the measured values in docs/quality.md.
+#[test]
+fn the_suggested_replies_are_good_ones_above_the_floor() {
+    let (_d, engine) = engine();
+    let rows = quality_set("replies.tsv");
+    assert!(
+        rows.iter().all(|r| !r.replies.is_empty()),
+        "every row lists its good replies"
+    );
+    let r = huashu::eval::evaluate(&engine, "demo", &rows, Option::None).expect("eval");
+    let s = r.replies.expect("reply scores");
+    assert_eq!(s.rows, rows.len());
+    let missed: Vec<&str> = s.misses.iter().map(|&i| rows[i].text.as_str()).collect();
+    assert!(
+        s.hit1 >= 0.6,
+        "first suggestion good in {:.3}; missed: {missed:?}",
+        s.hit1
+    );
+    assert!(
+        s.hit3 >= 0.8,
+        "a good one in the top 3 in {:.3}; missed: {missed:?}",
+        s.hit3
+    );
+
+    // A listed reply the shop does not have is named, not silently never hit.
+    let bad =
+        "id\ttext\tintents\torder_state\treplies\nr1\t到哪了\tlogistics\tshipped\tno-such-phrase\n";
+    let rows = huashu::eval::read_labeled(bad, "bad.tsv").expect("parses");
+    let e = huashu::eval::evaluate(&engine, "demo", &rows, Option::None)
+        .expect_err("unknown phrase")
+        .to_string();
+    assert!(e.contains("r1") && e.contains("no-such-phrase"), "{e}");
 }

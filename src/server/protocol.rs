@@ -310,6 +310,10 @@ pub fn eval_body(r: &crate::eval::Report, rows: &[crate::eval::Labeled]) -> Valu
         })).collect::<Vec<_>>(),
         "confusions": r.confusions.iter().map(|(g, p, n)| serde_json::json!({"gold": g, "predicted": p, "count": n})).collect::<Vec<_>>(),
         "misses": r.misses.iter().map(|m| serde_json::json!({"row": m.row, "id": rows.get(m.row).map(|l| l.id.as_str()), "predicted": m.predicted})).collect::<Vec<_>>(),
+        "replies": r.replies.as_ref().map(|s| serde_json::json!({
+            "rows": s.rows, "hit1": s.hit1, "hit3": s.hit3,
+            "misses": s.misses.iter().map(|&i| rows.get(i).map(|l| l.id.as_str())).collect::<Vec<_>>(),
+        })),
         "calibration": {
             "ece": r.calibration.ece,
             "bins": r.calibration.bins.iter().map(|(lo, n, conf, hit)| serde_json::json!({"from": lo, "rows": n, "confidence": conf, "hit_rate": hit})).collect::<Vec<_>>(),
