@@ -84,16 +84,13 @@ pub fn read_labeled(src: &str, label: &str) -> Result<Vec<Labeled>> {
             });
         }
         let order_state = match cs.map(get).transpose()?.filter(|s| !s.is_empty()) {
-            Some(s) => Some(OrderState::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = OrderState::ALL.iter().map(|st| st.as_str()).collect();
-                Error::Invalid {
-                    field: "labeled file",
-                    message: format!(
-                        "{label}:{}: order_state `{s}` is not one of {}",
-                        n + 1,
-                        all.join(", ")
-                    ),
-                }
+            Some(s) => Some(OrderState::parse(s).ok_or_else(|| Error::Invalid {
+                field: "labeled file",
+                message: format!(
+                    "{label}:{}: order_state `{s}` is not one of {}",
+                    n + 1,
+                    OrderState::names()
+                ),
             })?),
             None => None,
         };

@@ -668,8 +668,10 @@ fn suggest(
 
 fn parse_order_state(s: &str) -> Result<OrderState, String> {
     OrderState::parse(s).ok_or_else(|| {
-        let all: Vec<&str> = OrderState::ALL.iter().map(|st| st.as_str()).collect();
-        format!("`{s}` is not an order state; one of: {}", all.join(", "))
+        format!(
+            "`{s}` is not an order state; one of: {}",
+            OrderState::names()
+        )
     })
 }
 

@@ -469,8 +469,9 @@ fn load_intent(
                     err(
                         s.span(),
                         format!(
-                            "order_state `{}` must be one of none, unpaid, paid, shipped, delivered, refunding, closed",
-                            s.get_ref()
+                            "order_state `{}` must be one of {}",
+                            s.get_ref(),
+                            OrderState::names()
                         ),
                     )
                 })

@@ -105,6 +105,11 @@ impl OrderState {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
+    /// Every state's name, comma-separated: what an error about a wrong state lists.
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OrderState::None => "none",

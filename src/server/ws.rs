@@ -307,7 +307,8 @@ async fn handle(
                     return vec![error_frame(
                         "invalid",
                         &format!(
-                            "context: order_state `{bad}` must be one of none, unpaid, paid, shipped, delivered, refunding, closed"
+                            "context: order_state `{bad}` must be one of {}",
+                            OrderState::names()
                         ),
                         id,
                         Some("context"),
