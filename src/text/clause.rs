@@ -70,8 +70,7 @@ pub fn is_choice_question(normalized: &str) -> bool {
 /// of. A reply like that answers a question without adding a topic of its own.
 pub fn is_bare_reply(normalized: &str) -> bool {
     const BARE: &str = "对是的嗯恩好行可以没有不用需要了啊呀哦噢吧啦知道收到okyesno";
-    let core: Vec<char> = normalized.chars().filter(|c| c.is_alphanumeric()).collect();
-    !core.is_empty() && core.len() <= 6 && core.iter().all(|c| BARE.contains(*c))
+    short_phrase_of(normalized, 6, |c| BARE.contains(c))
 }
 
 /// Whether normalized text could name the option a choice question asked for (黑色, XL,
@@ -80,8 +79,20 @@ pub fn is_bare_reply(normalized: &str) -> bool {
 /// choice.
 pub fn names_an_option(normalized: &str) -> bool {
     const REMARK: &str = "我你他她您啊呀呢吧嘛哈吗么";
-    let core: Vec<char> = normalized.chars().filter(|c| c.is_alphanumeric()).collect();
-    !core.is_empty() && core.len() <= 8 && !core.iter().any(|c| REMARK.contains(*c))
+    short_phrase_of(normalized, 8, |c| !REMARK.contains(c))
+}
+
+/// Whether the letters and digits of `normalized` number 1..=`max` and all pass `ok`
+/// (punctuation and emoji aside).
+fn short_phrase_of(normalized: &str, max: usize, ok: impl Fn(char) -> bool) -> bool {
+    let mut n = 0;
+    for c in normalized.chars().filter(|c| c.is_alphanumeric()) {
+        n += 1;
+        if n > max || !ok(c) {
+            return false;
+        }
+    }
+    n > 0
 }
 
 /// Whether a clause is a field of an order card the chat client pasted with the message
@@ -118,6 +129,13 @@ mod tests {
         clauses, is_bare_reply, is_card_field, is_choice_question, is_question, names_an_option,
     };
 
+    /// Checks a predicate against a table of (text, expected).
+    fn table(predicate: fn(&str) -> bool, cases: &[(&str, bool)]) {
+        for &(text, want) in cases {
+            assert_eq!(predicate(text), want, "{text}");
+        }
+    }
+
     #[test]
     fn options_are_told_from_remarks() {
         let cases = [
@@ -134,9 +152,7 @@ mod tests {
             ("我想要一个颜色鲜艳点的款式", false),
             ("", false),
         ];
-        for (text, want) in cases {
-            assert_eq!(names_an_option(text), want, "{text}");
-        }
+        table(names_an_option, &cases);
     }
 
     #[test]
@@ -182,9 +198,7 @@ mod tests {
             ("是这个订单吗", false),
             ("我们几点发货哦", false),
         ];
-        for (text, want) in cases {
-            assert_eq!(is_choice_question(text), want, "{text}");
-        }
+        table(is_choice_question, &cases);
     }
 
     #[test]
@@ -202,9 +216,7 @@ mod tests {
             ("好的,能开发票吗", false),
             ("", false),
         ];
-        for (text, want) in cases {
-            assert_eq!(is_bare_reply(text), want, "{text}");
-        }
+        table(is_bare_reply, &cases);
     }
 
     #[test]
@@ -220,9 +232,7 @@ mod tests {
             ("", false),
             ("有什么问题随时联系我哦", false),
         ];
-        for (text, want) in cases {
-            assert_eq!(is_question(text), want, "{text}");
-        }
+        table(is_question, &cases);
     }
 
     #[test]
