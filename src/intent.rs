@@ -479,7 +479,7 @@ impl Classifier {
     /// Label indices at or above `floor`, by decreasing probability; ties by label.
     fn ranked_at(&self, dist: &[f32], floor: f32) -> Vec<usize> {
         let mut v: Vec<usize> = (0..self.labels.len().min(dist.len()))
-            .filter(|&c| dist[c] > 0.0 && dist[c] >= floor)
+            .filter(|&c| dist[c] >= floor)
             .collect();
         v.sort_by(|&a, &b| {
             dist[b]
