@@ -269,7 +269,10 @@ pub fn evaluate(
     let mut predictions = Vec::with_capacity(rows.len());
     let mut latencies = Vec::with_capacity(rows.len());
     let mut confidences = Vec::with_capacity(rows.len());
-    let mut replies = ReplyScore::default();
+    // Rows with good replies listed, how many had one first and in the top 3, and the rows
+    // with none in the top 3.
+    let (mut reply_rows, mut hits1, mut hits3) = (0usize, 0usize, 0usize);
+    let mut reply_misses = Vec::new();
     // A listed reply that is not in the shop could never be hit: say so instead.
     let known = engine.shop(shop)?;
     for row in rows {
@@ -343,21 +346,22 @@ pub fn evaluate(
                     .take(n)
                     .any(|i| row.replies.contains(&i.phrase_id))
             };
-            replies.rows += 1;
-            replies.hit1 += f64::from(u8::from(good(1)));
-            replies.hit3 += f64::from(u8::from(good(3)));
+            reply_rows += 1;
+            hits1 += usize::from(good(1));
+            hits3 += usize::from(good(3));
             if !good(3) {
-                replies.misses.push(i);
+                reply_misses.push(i);
             }
         }
     }
     let mut report = score(rows, &predictions, latencies);
     report.calibration = calibration(&confidences);
-    if replies.rows > 0 {
-        replies.hit1 /= replies.rows as f64;
-        replies.hit3 /= replies.rows as f64;
-        report.replies = Some(replies);
-    }
+    report.replies = (reply_rows > 0).then(|| ReplyScore {
+        rows: reply_rows,
+        hit1: hits1 as f64 / reply_rows as f64,
+        hit3: hits3 as f64 / reply_rows as f64,
+        misses: reply_misses,
+    });
     Ok(report)
 }
 
