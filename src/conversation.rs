@@ -47,6 +47,16 @@ pub struct ContextUpdate {
     pub order_state: Option<OrderState>,
 }
 
+impl ContextUpdate {
+    /// An update that sets the order state and nothing else.
+    pub fn of_order_state(state: OrderState) -> Self {
+        ContextUpdate {
+            order_state: Some(state),
+            ..ContextUpdate::default()
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Conversation {
     view: View,

@@ -317,11 +317,7 @@ pub fn evaluate(
             conv = Some(conversation.as_str());
         }
         if let Some(state) = row.order_state {
-            let update = ContextUpdate {
-                order_state: Some(state),
-                ..ContextUpdate::default()
-            };
-            engine.context(shop, &conversation, update)?;
+            engine.context(shop, &conversation, ContextUpdate::of_order_state(state))?;
             conv = Some(conversation.as_str());
         }
         let when = At {

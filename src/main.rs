@@ -631,11 +631,7 @@ fn suggest(
             Some(state) => {
                 n += 1;
                 let conversation = format!("cli-{n}");
-                let update = ContextUpdate {
-                    order_state: Some(state),
-                    ..ContextUpdate::default()
-                };
-                engine.context(shop, &conversation, update)?;
+                engine.context(shop, &conversation, ContextUpdate::of_order_state(state))?;
                 engine.suggest(shop, Some(&conversation), line)?
             }
             None => engine.suggest(shop, None, line)?,

@@ -54,10 +54,7 @@ fn a_phrase_never_appears_in_an_order_state_it_contradicts() {
     for state in OrderState::ALL {
         for (n, m) in messages.iter().enumerate() {
             let conv = format!("{}-{n}", state.as_str());
-            let update = ContextUpdate {
-                order_state: Some(state),
-                ..Default::default()
-            };
+            let update = ContextUpdate::of_order_state(state);
             engine.context("demo", &conv, update).expect("context");
             let s = engine.suggest("demo", Some(&conv), m).expect("suggest");
             for item in &s.items {
@@ -78,10 +75,7 @@ fn a_phrase_never_appears_in_an_order_state_it_contradicts() {
     }
     assert!(checked > 100, "the table exercised {checked} suggestions");
     // And gating is not vacuous: a shipped order gets the shipped-only replies.
-    let update = ContextUpdate {
-        order_state: Some(OrderState::Shipped),
-        ..Default::default()
-    };
+    let update = ContextUpdate::of_order_state(OrderState::Shipped);
     engine.context("demo", "shipped", update).expect("context");
     let s = engine
         .suggest("demo", Some("shipped"), "我的快递到哪了")
@@ -122,10 +116,7 @@ fn an_order_question_gets_three_replies_of_its_own_in_every_state_it_can_arise()
     for (message, intent, states) in table {
         for &state in states {
             let conv = format!("{message}-{}", state.as_str());
-            let update = ContextUpdate {
-                order_state: Some(state),
-                ..Default::default()
-            };
+            let update = ContextUpdate::of_order_state(state);
             engine.context("demo", &conv, update).expect("context");
             let s = engine
                 .suggest("demo", Some(&conv), message)
