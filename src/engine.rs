@@ -21,7 +21,7 @@ use crate::compliance::Report;
 use crate::conversation::{self, ContextUpdate, View};
 use crate::index::{Opened, ShopIndex, phrase_key};
 use crate::intent::{Classifier, Scored, Thresholds};
-use crate::phrasebook::{OrderState, Phrase, Shop, UNKNOWN_INTENT, load_root};
+use crate::phrasebook::{OrderState, Phrase, Shop, UNKNOWN_INTENT, Window, load_root};
 use crate::rank::{Candidate, rank};
 use crate::text::{Text, normalize};
 use crate::{Error, Result};
@@ -34,7 +34,7 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 /// Phrases per detected intent considered (best by priority), besides lexical hits: without
 /// a lexical hit a phrase of lower priority cannot outrank them, and with one it is a hit.
 const PER_INTENT: usize = 8;
-/// Lexical hits considered.
+/// Lexical hits considered at most (those the order state and campaign window allow).
 const BM25_HITS: usize = 24;
 /// A lexical hit counts only when its BM25 is at least this share of the best hit that may
 /// be shown: weak matches (one common word of a long message) otherwise lift generic phrases
@@ -179,8 +179,36 @@ struct Loaded {
     grams: Vec<Box<[u16]>>,
     /// Parallel to `at`: blocked when rendered with shop policy alone.
     policy_render_blocked: Vec<bool>,
+    /// Parallel to `at`: where each phrase may be shown.
+    gates: Vec<Gate>,
     /// Per intent: enabled phrases by decreasing priority, then id.
     by_intent: FxHashMap<String, Vec<usize>>,
+}
+
+/// Where a phrase may be shown, packed beside the others: the lexical search asks it of
+/// every hit it scores, and the phrase itself is two indirections away.
+#[derive(Debug, Clone, Copy)]
+struct Gate {
+    /// Bit `state as u8` set for each order state the phrase is allowed in.
+    states: u8,
+    window: Window,
+}
+
+impl Gate {
+    fn of(p: &Phrase) -> Self {
+        let states = OrderState::ALL
+            .into_iter()
+            .filter(|&s| p.allowed_in(s))
+            .fold(0, |bits, s| bits | 1 << s as u8);
+        Gate {
+            states,
+            window: p.window,
+        }
+    }
+
+    fn open(self, state: OrderState, now: i64) -> bool {
+        self.states & 1 << state as u8 != 0 && self.window.contains(now)
+    }
 }
 
 /// Status of a loaded shop, for health checks.
@@ -369,6 +397,7 @@ impl Engine {
                 shop.lexicon.check(&text).blocked()
             })
             .collect();
+        let gates = phrases.iter().map(|p| Gate::of(p)).collect();
         let mut by_key = FxHashMap::default();
         let mut by_intent: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         for (i, p) in phrases.iter().enumerate().filter(|(_, p)| p.enabled) {
@@ -403,6 +432,7 @@ impl Engine {
             at,
             grams,
             policy_render_blocked,
+            gates,
             by_intent,
         })
     }
@@ -653,20 +683,14 @@ impl Engine {
                 .collect()
         };
         // Only phrases allowed in the order state and inside their campaign window enter.
-        let eligible = |i: usize| l.phrase(i).allowed_in(order_state) && l.phrase(i).live_at(now);
-        let mut bm25: FxHashMap<usize, f32> = FxHashMap::default();
-        // Hits come best first; the floor is set by the best one that may be shown.
-        let mut floor = None;
-        for hit in l.index.search(&normalized, BM25_HITS)? {
-            let Some(&i) = l.by_key.get(&hit.key).filter(|&&i| eligible(i)) else {
-                continue;
-            };
-            let floor = *floor.get_or_insert(hit.score * LEXICAL_RATIO);
-            if hit.score < floor {
-                break;
-            }
-            bm25.insert(i, hit.score);
-        }
+        let eligible = |i: usize| l.gates[i].open(order_state, now);
+        // The floor is set by the best hit that may be shown.
+        let hits = l
+            .index
+            .search_within(&normalized, BM25_HITS, LEXICAL_RATIO, |key| {
+                l.by_key.get(&key).copied().filter(|&i| eligible(i))
+            })?;
+        let bm25: FxHashMap<usize, f32> = hits.into_iter().collect();
         let mut pool: Vec<usize> = bm25.keys().copied().collect();
         let mut listed: Vec<(&str, f32)> = intent_p.iter().map(|(k, v)| (*k, *v)).collect();
         listed.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));

@@ -14,8 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
@@ -74,6 +73,14 @@ impl std::fmt::Debug for ShopIndex {
 pub struct Hit {
     pub key: u64,
     pub score: f32,
+}
+
+/// Position of the lowest-scoring hit (the last of equals, the latest found).
+fn weakest<T>(hits: &[(T, f32)]) -> Option<usize> {
+    hits.iter()
+        .enumerate()
+        .min_by(|a, b| a.1.1.total_cmp(&b.1.1).then(b.0.cmp(&a.0)))
+        .map(|(n, _)| n)
 }
 
 /// Stable 64-bit key of a phrase id (FNV-1a), stored as a fast field so a hit maps to the
@@ -258,6 +265,85 @@ impl ShopIndex {
     /// BM25 search of normalized buyer text over phrase text and keywords; at most `limit`
     /// hits, best first.
     pub fn search(&self, normalized: &str, limit: usize) -> Result<Vec<Hit>> {
+        let hits = self.search_within(normalized, limit, 0.0, Some)?;
+        Ok(hits
+            .into_iter()
+            .map(|(key, score)| Hit { key, score })
+            .collect())
+    }
+
+    /// BM25 search keeping only the hits `accept` takes (it maps a [`phrase_key`] to what the
+    /// caller wants back, or `None`): at most `limit`, best first, and only those scoring at
+    /// least `ratio` × the best accepted hit.
+    ///
+    /// Both bounds are handed to tantivy's block-WAND as its threshold while it scores, so
+    /// postings that cannot reach them are skipped rather than scored and then dropped; a
+    /// plain top-`limit` would keep scoring down to the `limit`-th hit, far below the ratio
+    /// on a large shop. Hits `accept` rejects (a phrase the order state forbids) neither
+    /// count nor raise the bound.
+    pub fn search_within<T>(
+        &self,
+        normalized: &str,
+        limit: usize,
+        ratio: f32,
+        mut accept: impl FnMut(u64) -> Option<T>,
+    ) -> Result<Vec<(T, f32)>> {
+        let Some(query) = self.query(normalized).filter(|_| limit > 0) else {
+            return Ok(Vec::new());
+        };
+        let searcher = self.reader.searcher();
+        let index_err = |e: tantivy::TantivyError| Error::Index {
+            shop: String::new(),
+            message: e.to_string(),
+        };
+        let weight = query
+            .weight(EnableScoring::enabled_from_searcher(&searcher))
+            .map_err(index_err)?;
+        // Kept in the order found, so equal scores stay in document order after the final
+        // stable sort, as tantivy's own top-k orders them.
+        let mut kept: Vec<(T, f32)> = Vec::with_capacity(limit + 1);
+        let mut best = 0.0f32;
+        let mut threshold = f32::MIN;
+        for segment in searcher.segment_readers() {
+            let column = segment.fast_fields().u64("key").map_err(index_err)?;
+            let start = threshold;
+            weight
+                .for_each_pruning(start, segment, &mut |doc, score| {
+                    let Some(key) = column.first(doc) else {
+                        return threshold;
+                    };
+                    let Some(value) = accept(key) else {
+                        return threshold;
+                    };
+                    kept.push((value, score));
+                    best = best.max(score);
+                    if kept.len() > limit
+                        && let Some(worst) = weakest(&kept)
+                    {
+                        kept.remove(worst);
+                    }
+                    // The callback sees only scores above the threshold: just below the ratio
+                    // floor keeps a hit exactly on it.
+                    let floor = (best * ratio).next_down();
+                    let kth = if kept.len() == limit {
+                        weakest(&kept).map_or(f32::MIN, |w| kept[w].1)
+                    } else {
+                        f32::MIN
+                    };
+                    threshold = floor.max(kth);
+                    threshold
+                })
+                .map_err(index_err)?;
+        }
+        let floor = best * ratio;
+        kept.retain(|h| h.1 >= floor);
+        kept.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(kept)
+    }
+
+    /// The query of normalized buyer text: one `TermQuery` per distinct word that is not a
+    /// particle, any of them matching; `None` when no word is left.
+    fn query(&self, normalized: &str) -> Option<BooleanQuery> {
         let mut words: Vec<&str> = self
             .text
             .tokens(normalized)
@@ -267,8 +353,8 @@ impl ShopIndex {
             .collect();
         words.sort_unstable();
         words.dedup();
-        if words.is_empty() || limit == 0 {
-            return Ok(Vec::new());
+        if words.is_empty() {
+            return None;
         }
         // One field: a lookup per word, not two (keywords are in it, twice, for their boost).
         let clauses: Vec<(Occur, Box<dyn Query>)> = words
@@ -281,38 +367,7 @@ impl ShopIndex {
                 (Occur::Should, q)
             })
             .collect();
-        let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
-        let index_err = |e: tantivy::TantivyError| Error::Index {
-            shop: String::new(),
-            message: e.to_string(),
-        };
-        let top = searcher
-            .search(&query, &TopDocs::with_limit(limit).order_by_score())
-            .map_err(index_err)?;
-        let mut hits = Vec::with_capacity(top.len());
-        // One column reader per segment, not per hit.
-        let mut columns: Vec<Option<tantivy::columnar::Column<u64>>> =
-            vec![None; searcher.segment_readers().len()];
-        for (score, addr) in top {
-            let slot = columns.get_mut(addr.segment_ord as usize).ok_or_else(|| {
-                index_err(tantivy::TantivyError::InternalError(
-                    "hit in an unknown segment".into(),
-                ))
-            })?;
-            if slot.is_none() {
-                let column = searcher
-                    .segment_reader(addr.segment_ord)
-                    .fast_fields()
-                    .u64("key")
-                    .map_err(index_err)?;
-                *slot = Some(column);
-            }
-            if let Some(key) = slot.as_ref().and_then(|c| c.first(addr.doc_id)) {
-                hits.push(Hit { key, score });
-            }
-        }
-        Ok(hits)
+        Some(BooleanQuery::new(clauses))
     }
 
     /// Tokens the index would store for `text` (for tests and diagnostics).
@@ -420,6 +475,105 @@ impl TokenStream for HuashuTokenStream {
         match self.next.checked_sub(1) {
             Some(i) if i < self.tokens.len() => &mut self.tokens[i],
             _ => &mut self.none,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phrasebook::load_root;
+    use tantivy::collector::TopDocs;
+
+    /// The demo shop's index in a temp dir.
+    fn demo() -> (tempfile::TempDir, ShopIndex) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("phrasebook");
+        let shop = load_root(&root)
+            .expect("demo loads")
+            .into_iter()
+            .find(|s| s.id == "demo")
+            .expect("demo shop");
+        let dict = root.join("dict");
+        let text = Text::new(
+            Some(&dict.join("jieba.txt")),
+            Some(&dict.join("ecommerce.txt")),
+            &shop.words,
+        )
+        .expect("shipped dictionaries load");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (index, _) = ShopIndex::open(&dir.path().join("demo"), &shop, Arc::new(text), "test")
+            .expect("index");
+        (dir, index)
+    }
+
+    /// Every hit of `normalized`, best first, by tantivy's own unpruned top-k.
+    fn every_hit(index: &ShopIndex, normalized: &str) -> Vec<Hit> {
+        let all = index.search(normalized, 100_000).expect("search");
+        // The reference: tantivy's collector over the same query, no pruning of ours.
+        let searcher = index.reader.searcher();
+        let query = index.query(normalized).expect("a query");
+        let top = searcher
+            .search(&query, &TopDocs::with_limit(100_000).order_by_score())
+            .expect("reference search");
+        assert_eq!(all.len(), top.len(), "{normalized}: every matching phrase");
+        for (ours, (reference, _)) in all.iter().zip(&top) {
+            // Block-WAND sums a document's term scores in another order than the collector.
+            assert!(
+                (ours.score - reference).abs() <= 1e-4 * reference.abs(),
+                "{normalized}: {} where tantivy's top-k has {reference}",
+                ours.score
+            );
+        }
+        all
+    }
+
+    #[test]
+    fn pruned_search_keeps_exactly_the_accepted_hits_above_the_floor() {
+        let (_dir, index) = demo();
+        // (message, limit, ratio, rejected: the best `top` hits and every `every`-th by key)
+        let cases: &[(&str, usize, f32, usize, u64)] = &[
+            ("什么时候发货", 24, 0.7, 0, 0),
+            ("什么时候发货", 24, 0.7, 1, 0),
+            ("什么时候发货", 24, 0.7, 0, 2),
+            ("快递到哪了 另外赠品呢", 24, 0.7, 2, 3),
+            ("能不能便宜点 包邮吗", 5, 0.0, 0, 0),
+            ("能不能便宜点 包邮吗", 5, 0.5, 1, 2),
+            ("衣服起球了 我要退货 运费谁出", 24, 0.7, 0, 0),
+            ("衣服起球了 我要退货 运费谁出", 24, 0.7, 3, 0),
+            ("衣服起球了 我要退货 运费谁出", 3, 0.9, 0, 5),
+            ("发票抬头写错了", 1, 0.0, 0, 0),
+        ];
+        for &(message, limit, ratio, top, every) in cases {
+            let n = normalize(message);
+            let all = every_hit(&index, &n);
+            assert!(
+                all.len() > top + limit,
+                "{message}: the demo shop has matches"
+            );
+            let rejected: Vec<u64> = all.iter().take(top).map(|h| h.key).collect();
+            let accept =
+                |key: &u64| !rejected.contains(key) && (every == 0 || !key.is_multiple_of(every));
+            let got = index
+                .search_within(&n, limit, ratio, |key| Some(key).filter(accept))
+                .expect("search");
+            // Expected: the accepted hits, above ratio × the best accepted, at most `limit`.
+            let accepted: Vec<Hit> = all.iter().copied().filter(|h| accept(&h.key)).collect();
+            let floor = accepted.first().map_or(0.0, |h| h.score * ratio);
+            let want: Vec<f32> = accepted
+                .iter()
+                .filter(|h| h.score >= floor)
+                .take(limit)
+                .map(|h| h.score)
+                .collect();
+            let scores: Vec<f32> = got.iter().map(|h| h.1).collect();
+            assert_eq!(
+                scores, want,
+                "{message} limit {limit} ratio {ratio} top {top} every {every}"
+            );
+            assert!(
+                got.iter().all(|h| accept(&h.0)),
+                "{message}: a rejected phrase came back"
+            );
         }
     }
 }
