@@ -186,12 +186,14 @@ struct Loaded {
 }
 
 /// Where a phrase may be shown, packed beside the others: the lexical search asks it of
-/// every hit it scores, and the phrase itself is two indirections away.
+/// every hit it scores, and the phrase itself is two indirections away. Two bytes, since a
+/// server holds one per phrase of every shop; the few phrases with a campaign window are
+/// read for it.
 #[derive(Debug, Clone, Copy)]
 struct Gate {
     /// Bit `state as u8` set for each order state the phrase is allowed in.
     states: u8,
-    window: Window,
+    windowed: bool,
 }
 
 impl Gate {
@@ -202,12 +204,8 @@ impl Gate {
             .fold(0, |bits, s| bits | 1 << s as u8);
         Gate {
             states,
-            window: p.window,
+            windowed: p.window != Window::default(),
         }
-    }
-
-    fn open(self, state: OrderState, now: i64) -> bool {
-        self.states & 1 << state as u8 != 0 && self.window.contains(now)
     }
 }
 
@@ -683,7 +681,11 @@ impl Engine {
                 .collect()
         };
         // Only phrases allowed in the order state and inside their campaign window enter.
-        let eligible = |i: usize| l.gates[i].open(order_state, now);
+        let eligible = |i: usize| {
+            let gate = l.gates[i];
+            gate.states & 1 << order_state as u8 != 0
+                && (!gate.windowed || l.phrase(i).live_at(now))
+        };
         // The floor is set by the best hit that may be shown.
         let hits = l
             .index
