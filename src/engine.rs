@@ -323,6 +323,7 @@ impl Engine {
             let l = l?;
             loaded.insert(l.shop.id.clone(), Arc::new(l));
         }
+        crate::release_freed_memory();
         Ok(Engine {
             models,
             text,

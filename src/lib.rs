@@ -83,6 +83,19 @@ impl Error {
     }
 }
 
+/// Hands memory the allocator holds free back to the system. Building the indexes of a cold
+/// start (100 shops) frees hundreds of megabytes in the loader threads' malloc arenas, which
+/// glibc keeps: without this a server that had to rebuild sat at ~350 MB instead of ~150 MB
+/// for as long as it ran. Costs milliseconds, so it runs after loads, never per message.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` takes no pointers and only returns free pages of glibc's own
+    // arenas to the kernel; it is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Maps `items` on up to as many threads as the machine has cores, keeping their order:
 /// loading many shops is independent work per shop.
 pub(crate) fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
