@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::compliance::Report;
 use crate::conversation::{self, ContextUpdate, View};
 use crate::index::{Opened, ShopIndex, phrase_key};
-use crate::intent::{Classifier, Scored, Thresholds};
+use crate::intent::{Classifier, Thresholds};
 use crate::phrasebook::{OrderState, Phrase, Shop, UNKNOWN_INTENT, Window, load_root};
 use crate::rank::{Candidate, rank};
 use crate::text::{Text, normalize};
@@ -91,7 +91,7 @@ pub struct Suggestion {
 /// The engine's answer for one buyer message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suggestions {
-    pub intents: Vec<Scored>,
+    pub intents: Vec<IntentRead>,
     pub abstained: bool,
     /// How the conversation shaped the intents.
     pub reading: Reading,
@@ -183,6 +183,18 @@ struct Loaded {
     gates: Vec<Gate>,
     /// Per intent: enabled phrases by decreasing priority, then id.
     by_intent: FxHashMap<String, Vec<usize>>,
+}
+
+/// One detected intent as a suggestion list reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentRead {
+    pub intent: String,
+    /// Its share of the reading: the shares of a message's intents add up to at most 1, so
+    /// each of two questions gets about half. The list is sorted by it.
+    pub confidence: f32,
+    /// How surely the buyer asks for it: the share, or the best probability any clause gave
+    /// it if higher, as the suggestions of the intent show it. For `unknown`, the share.
+    pub asked: f32,
 }
 
 /// Where a phrase may be shown, packed beside the others: the lexical search asks it of
@@ -817,8 +829,21 @@ impl Engine {
             let sure = (!detection.abstained).then(|| detection.primary().to_string());
             self.conversations.suggested(shop, c, memo, sure, at.mono);
         }
+        let intents = detection
+            .intents
+            .iter()
+            .map(|s| IntentRead {
+                intent: s.intent.clone(),
+                confidence: s.confidence,
+                asked: if s.intent == UNKNOWN_INTENT {
+                    s.confidence
+                } else {
+                    s.confidence.max(l.classifier.asked(&detection, &s.intent))
+                },
+            })
+            .collect();
         Ok(Suggestions {
-            intents: detection.intents,
+            intents,
             abstained: detection.abstained,
             reading,
             items,

@@ -646,7 +646,14 @@ fn suggest(
             let intents: Vec<String> = s
                 .intents
                 .iter()
-                .map(|i| format!("{} {:.2}", i.intent, i.confidence))
+                .map(|i| {
+                    // Asked, with the share of the reading when it says something else.
+                    if i.asked - i.confidence >= 0.01 {
+                        format!("{} {:.2} (share {:.2})", i.intent, i.asked, i.confidence)
+                    } else {
+                        format!("{} {:.2}", i.intent, i.asked)
+                    }
+                })
                 .collect();
             writeln!(out, "{line}\n  intents: {}", intents.join(", "))?;
             for (n, item) in s.items.iter().enumerate() {

@@ -310,7 +310,35 @@ fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
         }
         // Each suggestion's confidence is a probability.
         assert!(s.items.iter().all(|i| (0.0..=1.0).contains(&i.confidence)));
+        // Each listed intent is asked at least as surely as its share of the reading says,
+        // and the sidebar's figure for it is the one its best reply shows.
+        for read in &s.intents {
+            assert!(read.asked >= read.confidence, "{message}: {read:?}");
+            if let Some(reply) = s.items.iter().find(|i| i.intent == read.intent) {
+                assert!(
+                    (reply.confidence - read.asked).abs() < 0.01,
+                    "{message}: {read:?} vs its reply at {}",
+                    reply.confidence
+                );
+            }
+        }
     }
+    // Two plain questions: each is asked surely, though each has about half the reading.
+    let s = engine
+        .suggest("demo", None, "能便宜点吗?什么时候发货")
+        .expect("suggest");
+    let asked: Vec<(&str, f32, f32)> = s
+        .intents
+        .iter()
+        .map(|i| (i.intent.as_str(), i.confidence, i.asked))
+        .collect();
+    assert!(
+        asked.len() == 2
+            && asked
+                .iter()
+                .all(|&(_, share, asked)| share < 0.7 && asked > 0.8),
+        "{asked:?}"
+    );
 }
 
 #[test]

@@ -619,7 +619,7 @@ async function tryIt(e) {
     fill(out,
       h("h3", { text: "识别的意图" }),
       h("ul", { class: "intent-chips" }, (res.intents || []).map((i) =>
-        h("li", { class: "intent-chip", dataset: { intent: i.intent } }, `${label(i.intent)} ${Math.round(i.confidence * 100)}%`))),
+        h("li", { class: "intent-chip", dataset: { intent: i.intent } }, `${label(i.intent)} ${Math.round((i.asked ?? i.confidence) * 100)}%`))),
       r.abstained ? h("p", { class: "hint", text: "意图不明确:推荐先向买家确认的话术" }) : null,
       h("h3", { text: "推荐话术" }),
       (res.suggestions || []).length

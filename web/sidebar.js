@@ -314,7 +314,9 @@ function renderCurrent() {
   fill($("intent-list"), (r?.intents || []).map((i) =>
     h("li", { class: "intent" + (i.intent === "unknown" ? " unknown" : ""), dataset: { intent: i.intent } },
       h("span", { class: "intent-label", text: intentLabel(i.intent) }),
-      h("span", { class: "intent-conf", text: `${Math.round(i.confidence * 100)}%` }))));
+      // How surely the buyer asks it (the figure its replies show); older servers send
+      // only the share of the reading.
+      h("span", { class: "intent-conf", text: `${Math.round((i.asked ?? i.confidence) * 100)}%` }))));
   if (r?.abstained) $("intent-list").append(h("li", { class: "hint", text: "意图不明确,建议先向买家确认" }));
 
   const sl = $("suggestion-list");

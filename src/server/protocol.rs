@@ -193,6 +193,7 @@ pub fn parse_client(frame: &str) -> Result<(Option<Value>, ClientMsg), ProtocolE
 pub struct IntentOut<'a> {
     pub intent: &'a str,
     pub confidence: f32,
+    pub asked: f32,
 }
 
 #[derive(Debug, Serialize)]
@@ -228,6 +229,7 @@ pub fn suggestions_body<'a>(text: &'a str, s: &'a Suggestions) -> SuggestionsBod
             .map(|i| IntentOut {
                 intent: &i.intent,
                 confidence: round3(i.confidence),
+                asked: round3(i.asked),
             })
             .collect(),
         reading: s.reading.as_str(),

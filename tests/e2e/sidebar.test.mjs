@@ -118,6 +118,26 @@ test("key 1 copies the first suggestion when no chat page is attached", async ()
   assert.equal(await page.locator("#add-conv-input").inputValue(), "2");
 });
 
+test("two questions in one message: each intent shows how surely it is asked, as its reply does", async () => {
+  await page.locator("#add-conv-input").fill("manual-2");
+  await page.locator("#add-conv-form button").click();
+  await page.locator('.conv[data-conversation="manual-2"][data-subscribed="true"]').waitFor({ timeout: 10_000 });
+  const r = await push("manual-2", "能便宜点吗?什么时候发货", { message_id: "bridge-2" });
+  assert.equal((await r.json()).delivered, 1);
+  await page.locator("#buyer-text", { hasText: "什么时候发货" }).waitFor({ timeout: 10_000 });
+  await page.locator("#suggestion-list .suggestion").first().waitFor({ timeout: 10_000 });
+  const chips = await page.locator("#intent-list .intent").evaluateAll((els) =>
+    els.map((e) => ({ intent: e.dataset.intent, label: e.querySelector(".intent-label").textContent, pct: e.querySelector(".intent-conf").textContent })));
+  assert.deepEqual(chips.map((c) => c.intent).sort(), ["bargaining", "shipping"]);
+  for (const chip of chips) {
+    // Each has about half the reading, yet each is plainly asked: the chip shows the latter,
+    // the same figure as the reply of that intent.
+    assert.ok(parseInt(chip.pct, 10) >= 80, `${chip.intent} ${chip.pct}`);
+    const reply = page.locator("#suggestion-list .suggestion").filter({ has: page.locator(".intent-tag", { hasText: chip.label }) }).first();
+    assert.equal(await reply.locator(".score").getAttribute("title"), `把握 ${chip.pct}`);
+  }
+});
+
 test("an owner's edit shows as a notice; the layout fits 360 px", async () => {
   const r = await page.request.post(`${server.url}/v1/shops/demo/phrases`, {
     headers: { Authorization: `Bearer ${OWNER}` },
