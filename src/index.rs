@@ -110,6 +110,17 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
+/// Segments an edit may leave before they are merged into one: every segment is searched,
+/// each costs about a microsecond a query, and a shop's segments are all small enough for one
+/// layer of the log merge policy.
+const MERGE_AT_SEGMENTS: usize = 3;
+
+fn merge_policy() -> tantivy::indexer::LogMergePolicy {
+    let mut policy = tantivy::indexer::LogMergePolicy::default();
+    policy.set_min_num_segments(MERGE_AT_SEGMENTS);
+    policy
+}
+
 fn payload(fingerprint: &str) -> String {
     format!("huashu-index schema={SCHEMA_VERSION} fingerprint={fingerprint}")
 }
@@ -231,6 +242,7 @@ impl ShopIndex {
             .index
             .writer_with_num_threads::<TantivyDocument>(1, WRITER_MEMORY)
             .map_err(err)?;
+        writer.set_merge_policy(Box::new(merge_policy()));
         let (mut removed, mut added) = (0, 0);
         for p in old.phrases() {
             if after.get(p.id.as_str()).is_none_or(|n| !same(p, n)) {
@@ -249,8 +261,18 @@ impl ShopIndex {
         let mut commit = writer.prepare_commit().map_err(err)?;
         commit.set_payload(&payload(fingerprint));
         commit.commit().map_err(err)?;
+        // Each edit commits a segment of its own. The commit starts the merge policy's
+        // merges, but a writer dropped right after abandons them: 40 edits left 41 segments
+        // and tripled the query time (every segment is searched). Waiting keeps the shop at
+        // a few segments; a merge keeps the commit's payload.
+        writer.wait_merging_threads().map_err(err)?;
         self.reader.reload().map_err(err)?;
         Ok((removed, added))
+    }
+
+    /// Number of segments the searcher reads (each is searched on every query).
+    pub fn segments(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     /// Number of indexed (enabled) phrases.
@@ -485,8 +507,8 @@ mod tests {
     use crate::phrasebook::load_root;
     use tantivy::collector::TopDocs;
 
-    /// The demo shop's index in a temp dir.
-    fn demo() -> (tempfile::TempDir, ShopIndex) {
+    /// The demo shop and its index in a temp dir.
+    fn demo() -> (tempfile::TempDir, Shop, ShopIndex) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("phrasebook");
         let shop = load_root(&root)
             .expect("demo loads")
@@ -503,7 +525,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (index, _) = ShopIndex::open(&dir.path().join("demo"), &shop, Arc::new(text), "test")
             .expect("index");
-        (dir, index)
+        (dir, shop, index)
     }
 
     /// Every hit of `normalized`, best first, by tantivy's own unpruned top-k.
@@ -529,7 +551,7 @@ mod tests {
 
     #[test]
     fn pruned_search_keeps_exactly_the_accepted_hits_above_the_floor() {
-        let (_dir, index) = demo();
+        let (_dir, _shop, index) = demo();
         // (message, limit, ratio, rejected: the best `top` hits and every `every`-th by key)
         let cases: &[(&str, usize, f32, usize, u64)] = &[
             ("什么时候发货", 24, 0.7, 0, 0),
@@ -574,6 +596,39 @@ mod tests {
                 got.iter().all(|h| accept(&h.0)),
                 "{message}: a rejected phrase came back"
             );
+        }
+    }
+
+    #[test]
+    fn edits_are_merged_so_the_segments_stay_few() {
+        let (_dir, mut shop, index) = demo();
+        assert_eq!(index.segments(), 1);
+        let base = index.len();
+        for n in 0..12u64 {
+            let old = shop.clone();
+            let mut p = shop.intents[0].phrases[0].clone();
+            p.id = format!("merge-test-{n}");
+            p.text = format!("第{n}次编辑的测试话术 预售款{n}天内发货");
+            p.keywords = vec![format!("编辑{n}")];
+            p.enabled = true;
+            shop.intents[0].phrases.push(p);
+            index
+                .update(&old, &shop, &format!("edit-{n}"))
+                .expect("update");
+            // Every query searches every segment: an edit adds one, merges take them back.
+            assert!(
+                index.segments() < MERGE_AT_SEGMENTS,
+                "after edit {n}: {} segments",
+                index.segments()
+            );
+            assert_eq!(index.len(), base + n + 1);
+            // The new phrase is found, and the commit's payload survived the merge.
+            let key = phrase_key(&format!("merge-test-{n}"));
+            let hits = index
+                .search(&normalize(&format!("编辑{n}")), 24)
+                .expect("search");
+            assert!(hits.iter().any(|h| h.key == key), "edit {n} not found");
+            assert_eq!(index.payload(), Some(payload(&format!("edit-{n}"))));
         }
     }
 }
