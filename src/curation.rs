@@ -140,7 +140,7 @@ impl Curator {
             .iter()
             .map(|(p, c)| (p.as_path(), c.as_deref()))
             .collect();
-        load_shop_with(&dir, &lexicon, &overlay).map_err(|e| match e {
+        let mut staged = load_shop_with(&dir, &lexicon, &overlay).map_err(|e| match e {
             crate::Error::Phrasebook { location, message } => CurationError::Invalid {
                 field: location,
                 message,
@@ -186,7 +186,10 @@ impl Curator {
         all.push((history_path.clone(), Some(entry_text)));
         store::write_many(&dir, &all)
             .map_err(|e| CurationError::Io(format!("writing shop `{shop}`: {e}")))?;
-        match self.engine.reload_shop(shop) {
+        // What was validated is what is now on disk, but for the history entry just written,
+        // which only counts towards the version.
+        staged.version = staged.version.max(version);
+        match self.engine.install_shop(staged) {
             Ok(r) => Ok(r.version),
             Err(e) => {
                 befores.push((history_path, None));

@@ -460,6 +460,16 @@ impl Engine {
         let dir = self.options.phrasebook.join(id);
         let lexicon = crate::phrasebook::default_lexicon(&self.options.phrasebook)?;
         let shop = crate::phrasebook::load_shop(&dir, &lexicon)?;
+        self.install_shop(shop)
+    }
+
+    /// Serves `shop`, read and validated by the caller from what is now on disk under its
+    /// id (curation validates an edit by loading the shop with the edit applied, then writes
+    /// it: reading it back would only repeat that work, a quarter of an edit's time on a
+    /// 10k-phrase shop). As [`reload_shop`](Self::reload_shop) otherwise.
+    pub fn install_shop(&self, shop: Shop) -> Result<Reloaded> {
+        let id = shop.id.clone();
+        let id = id.as_str();
         let old = self.read_shops().get(id).cloned();
         let (loaded, reloaded) = match old {
             None => {
