@@ -412,6 +412,42 @@ async fn intents_examples_and_policy_are_curated_live() {
 }
 
 #[tokio::test]
+async fn a_policy_value_that_completes_a_blocked_reply_keeps_it_from_being_suggested() {
+    let dirs = Dirs::new();
+    let srv = start(&dirs).await;
+    let put_tail = |tail: &'static str| {
+        http(
+            srv.addr,
+            "PUT",
+            "/v1/shops/demo/policy",
+            Some(OWNER),
+            Some(json!({ "tail": tail })),
+        )
+    };
+    let (status, r) = put_tail("急").await;
+    assert_eq!(status, 200, "{r}");
+    let (status, r) = post(&srv, "/v1/shops/demo/phrases", OWNER, json!({"intent": "shipping", "id": "shipping-tail", "text": "亲,刻字款做好后加{tail}信通知您,{ship_within_hours}小时内发出~", "keywords": ["刻字款"]})).await;
+    assert_eq!(status, 201, "{r}");
+    let ask = |n: u32| json!({"conversation": format!("tail-{n}"), "text": "刻字款什么时候发货"});
+    let (_, s) = post(&srv, "/v1/shops/demo/messages", AGENT, ask(1)).await;
+    let suggested = |s: &Value| {
+        s["result"]["suggestions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["phrase_id"] == "shipping-tail"))
+    };
+    assert!(suggested(&s), "{s}");
+    // 微 is fine alone as a value, but the reply it completes says 加微信: the policy edit
+    // must check the rendered reply again, not keep the verdict from before it.
+    let (status, r) = put_tail("微").await;
+    assert_eq!(status, 200, "{r}");
+    let (_, s) = post(&srv, "/v1/shops/demo/messages", AGENT, ask(2)).await;
+    assert!(
+        !suggested(&s),
+        "a reply that renders to 加微信 is never pushed: {s}"
+    );
+}
+
+#[tokio::test]
 async fn history_lists_writes_and_revert_restores_an_earlier_version() {
     let dirs = Dirs::new();
     let srv = start(&dirs).await;
