@@ -140,7 +140,13 @@ impl Curator {
             .iter()
             .map(|(p, c)| (p.as_path(), c.as_deref()))
             .collect();
-        let mut staged = load_shop_with(&dir, &lexicon, &overlay).map_err(|e| match e {
+        // Texts the served shop already has are not checked again (`load_shop_with`).
+        let validate = |served: Option<&Shop>| load_shop_with(&dir, &lexicon, &overlay, served);
+        let staged = self
+            .engine
+            .with_shop(shop, |served| validate(Some(served)))
+            .unwrap_or_else(|_| validate(None));
+        let mut staged = staged.map_err(|e| match e {
             crate::Error::Phrasebook { location, message } => CurationError::Invalid {
                 field: location,
                 message,

@@ -565,6 +565,12 @@ impl Engine {
         Ok(self.loaded(shop)?.shop.clone())
     }
 
+    /// `f` of the shop's phrasebook as it is being served, without copying it (a large
+    /// shop's copy costs milliseconds).
+    pub fn with_shop<R>(&self, shop: &str, f: impl FnOnce(&Shop) -> R) -> Result<R> {
+        Ok(f(&self.loaded(shop)?.shop))
+    }
+
     /// The shop's version: the highest revision among its phrases.
     pub fn version(&self, shop: &str) -> Result<u64> {
         Ok(self.loaded(shop)?.version)

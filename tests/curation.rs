@@ -412,6 +412,39 @@ async fn intents_examples_and_policy_are_curated_live() {
 }
 
 #[tokio::test]
+async fn an_edit_after_the_lexicon_changed_checks_every_reply_again() {
+    let dirs = Dirs::new();
+    let srv = start(&dirs).await;
+    // An edit re-checks only the texts it changes while the lexicon is the one the served
+    // shop passed; a new rule in the shop's override makes it check them all.
+    let (status, r) = post(
+        &srv,
+        "/v1/shops/demo/phrases",
+        OWNER,
+        json!({"intent": "closing", "text": "好的亲,祝您购物愉快,期待再次光临~"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    std::fs::write(
+        dirs.phrasebook().join("demo/compliance.toml"),
+        "[[rule]]\nid = \"shop-no-pleasant\"\ncategory = \"superlative\"\nseverity = \"block\"\npatterns = [\"购物愉快\"]\nmessage = \"本店不用这句\"\n",
+    )
+    .expect("override written");
+    let (status, r) = post(
+        &srv,
+        "/v1/shops/demo/phrases",
+        OWNER,
+        json!({"intent": "closing", "text": "感谢光临,有问题随时联系~"}),
+    )
+    .await;
+    assert_eq!(
+        status, 422,
+        "a served reply the new rule blocks stops the edit: {r}"
+    );
+    assert!(r.to_string().contains("shop-no-pleasant"), "{r}");
+}
+
+#[tokio::test]
 async fn a_policy_value_that_completes_a_blocked_reply_keeps_it_from_being_suggested() {
     let dirs = Dirs::new();
     let srv = start(&dirs).await;

@@ -3,8 +3,9 @@
 //! Layout: `<root>/<shop>/shop.toml` and `<root>/<shop>/intents/<intent>.toml`. Every error
 //! names the file and line and says what is wrong, so an owner can fix it by hand.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -139,17 +140,23 @@ fn shop_dirs(root: &Path) -> Result<Vec<PathBuf>> {
 /// `compliance.toml`). A phrase or policy value with a `block` violation is an error naming
 /// the file, line, phrase, what matched and the suggested rewrite.
 pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
-    load_shop_with(dir, default_lexicon, &[])
+    load_shop_with(dir, default_lexicon, &[], None)
 }
 
 /// Like [`load_shop`], but with `overlay` standing in for some files' contents (files that
 /// do not exist yet are added): how an edit is validated before anything is written.
+///
+/// `served` is the shop as it is being served, if it is: a reply text it has already passed
+/// the compliance check under the same lexicon when it loaded (no `block` finding, or it
+/// would not be served), so only the texts an edit changes are checked again. On a
+/// 10k-phrase shop the check of every text was a third of an edit's time.
 pub fn load_shop_with(
     dir: &Path,
     default_lexicon: &Source,
     overlay: &[(&Path, Option<&str>)],
+    served: Option<&Shop>,
 ) -> Result<Shop> {
-    let (shop, findings) = read_shop_with(dir, default_lexicon, overlay)?;
+    let (shop, findings) = read_shop_with(dir, default_lexicon, overlay, served)?;
     if let Some(f) = findings
         .iter()
         .find(|f| f.violation.severity == Severity::Block)
@@ -163,13 +170,17 @@ pub fn load_shop_with(
 }
 
 fn read_shop(dir: &Path, default_lexicon: &Source) -> Result<(Shop, Vec<Finding>)> {
-    read_shop_with(dir, default_lexicon, &[])
+    read_shop_with(dir, default_lexicon, &[], None)
 }
 
+/// Reads a shop and every compliance finding in it, except for reply texts `served` already
+/// has under the same lexicon (see [`load_shop_with`]): their findings, none of them `block`,
+/// are left out, so a lint passes no `served`.
 fn read_shop_with(
     dir: &Path,
     default_lexicon: &Source,
     overlay: &[(&Path, Option<&str>)],
+    served: Option<&Shop>,
 ) -> Result<(Shop, Vec<Finding>)> {
     let read = |path: &Path| match overlay.iter().find(|(p, _)| *p == path) {
         Some((_, Some(src))) => Ok(src.to_string()),
@@ -273,7 +284,16 @@ fn read_shop_with(
             });
         }
     }
+    // The lexicon is shared while its sources are unchanged: the same one means the same
+    // rules.
+    let passed: HashSet<&str> = served
+        .filter(|s| Arc::ptr_eq(&s.lexicon, &lexicon))
+        .map(|s| s.phrases().map(|p| p.text.as_str()).collect())
+        .unwrap_or_default();
     for p in intents.iter().flat_map(|i| &i.phrases) {
+        if passed.contains(p.text.as_str()) {
+            continue;
+        }
         for violation in lexicon.check(&p.template.literal()).violations {
             findings.push(Finding {
                 shop: id.clone(),
