@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, ShopRef};
 use crate::phrasebook::edit::{IntentDoc, PhraseFields};
 use crate::phrasebook::qianniu::{self, Row};
 use crate::phrasebook::{Phrase, Shop, default_lexicon, load_shop_with, store, valid_id};
@@ -107,12 +107,12 @@ impl Curator {
         locks.entry(shop.to_string()).or_default().clone()
     }
 
-    fn shop(&self, shop: &str) -> Result<Shop> {
+    fn shop(&self, shop: &str) -> Result<ShopRef> {
         if !valid_id(shop) {
             return Err(CurationError::NotFound(format!("no shop `{shop}`")));
         }
         self.engine
-            .shop(shop)
+            .shop_ref(shop)
             .map_err(|_| CurationError::NotFound(format!("no shop `{shop}`")))
     }
 
@@ -142,10 +142,10 @@ impl Curator {
             .collect();
         // Texts the served shop already has are not checked again (`load_shop_with`).
         let validate = |served: Option<&Shop>| load_shop_with(&dir, &lexicon, &overlay, served);
-        let staged = self
-            .engine
-            .with_shop(shop, |served| validate(Some(served)))
-            .unwrap_or_else(|_| validate(None));
+        let staged = match self.engine.shop_ref(shop) {
+            Ok(served) => validate(Some(&served)),
+            Err(_) => validate(None),
+        };
         let mut staged = staged.map_err(|e| match e {
             crate::Error::Phrasebook { location, message } => CurationError::Invalid {
                 field: location,

@@ -185,6 +185,16 @@ struct Loaded {
     by_intent: FxHashMap<String, Vec<usize>>,
 }
 
+/// A served shop's phrasebook, shared with the engine ([`Engine::shop_ref`]).
+pub struct ShopRef(Arc<Loaded>);
+
+impl std::ops::Deref for ShopRef {
+    type Target = Shop;
+    fn deref(&self) -> &Shop {
+        &self.0.shop
+    }
+}
+
 /// One detected intent as a suggestion list reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntentRead {
@@ -565,10 +575,10 @@ impl Engine {
         Ok(self.loaded(shop)?.shop.clone())
     }
 
-    /// `f` of the shop's phrasebook as it is being served, without copying it (a large
-    /// shop's copy costs milliseconds).
-    pub fn with_shop<R>(&self, shop: &str, f: impl FnOnce(&Shop) -> R) -> Result<R> {
-        Ok(f(&self.loaded(shop)?.shop))
+    /// The shop's phrasebook as it is being served, without copying it (a large shop's copy
+    /// costs milliseconds): it stays as it was while the handle lives, whatever edits land.
+    pub fn shop_ref(&self, shop: &str) -> Result<ShopRef> {
+        Ok(ShopRef(self.loaded(shop)?))
     }
 
     /// The shop's version: the highest revision among its phrases.
