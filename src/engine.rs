@@ -376,6 +376,12 @@ impl Engine {
             text.clone(),
             &fingerprint,
         )?;
+        if index_status != Opened::Reused {
+            // A build frees its writer's memory in this loader thread's arena, where the
+            // next build would not reuse all of it: handing it back now keeps a cold start of
+            // many shops from peaking at several times its final size.
+            crate::release_freed_memory();
+        }
         Self::assemble(shop, classifier, Arc::new(index), index_status, None)
     }
 
