@@ -229,6 +229,10 @@ impl Gate {
             windowed: p.window != Window::default(),
         }
     }
+
+    fn allows(self, state: OrderState) -> bool {
+        self.states & 1 << state as u8 != 0
+    }
 }
 
 /// Status of a loaded shop, for health checks.
@@ -408,19 +412,23 @@ impl Engine {
         // Normalizing and checking every text again was a third of an edit on a 10k-phrase
         // shop. A verdict carries over only while the policy and the lexicon (shared between
         // loads while its sources are unchanged) are the same.
-        let known: FxHashMap<&str, usize> = previous.map_or_else(FxHashMap::default, |l| {
-            (0..l.at.len())
-                .map(|i| (l.phrase(i).text.as_str(), i))
-                .collect()
-        });
+        let known: FxHashMap<&str, (&[u16], bool)> =
+            previous.map_or_else(FxHashMap::default, |l| {
+                (0..l.at.len())
+                    .map(|i| {
+                        let verdict = l.policy_render_blocked[i];
+                        (l.phrase(i).text.as_str(), (&*l.grams[i], verdict))
+                    })
+                    .collect()
+            });
         let same_rules = previous.is_some_and(|l| {
             l.shop.policy == shop.policy && Arc::ptr_eq(&l.shop.lexicon, &shop.lexicon)
         });
         let grams = phrases
             .iter()
-            .map(|p| match (previous, known.get(p.text.as_str())) {
-                (Some(l), Some(&i)) => l.grams[i].clone(),
-                _ => crate::rank::bigrams(&normalize(&p.text)).into_boxed_slice(),
+            .map(|p| match known.get(p.text.as_str()) {
+                Some((g, _)) => Box::from(*g),
+                None => crate::rank::bigrams(&normalize(&p.text)).into_boxed_slice(),
             })
             .collect();
         // The compliance verdict of each reply as rendered with shop policy alone: what
@@ -433,10 +441,8 @@ impl Engine {
                 if !p.text.contains('{') {
                     return false;
                 }
-                if let (Some(l), Some(&i), true) =
-                    (previous, known.get(p.text.as_str()), same_rules)
-                {
-                    return l.policy_render_blocked[i];
+                if let Some(&(_, verdict)) = known.get(p.text.as_str()).filter(|_| same_rules) {
+                    return verdict;
                 }
                 let text = p
                     .template
@@ -506,8 +512,7 @@ impl Engine {
     /// 10k-phrase shop). As [`reload_shop`](Self::reload_shop) otherwise.
     pub fn install_shop(&self, shop: Shop) -> Result<Reloaded> {
         let id = shop.id.clone();
-        let id = id.as_str();
-        let old = self.read_shops().get(id).cloned();
+        let old = self.read_shops().get(&id).cloned();
         let (loaded, reloaded) = match old {
             None => {
                 let n = shop.phrases().count();
@@ -567,7 +572,7 @@ impl Engine {
         };
         let mut shops = self.shops.write().unwrap_or_else(|p| p.into_inner());
         shops.insert(
-            id.to_string(),
+            id,
             Arc::new(Loaded {
                 version: reloaded.version,
                 ..loaded
@@ -734,6 +739,11 @@ impl Engine {
                 .chain(l.classifier.hedges(&detection, crate::rank::DIVERSE_FLOOR))
                 .collect()
         };
+        // How surely the buyer asks for an intent of the given share of the reading: the
+        // share, or the best probability a clause gave it if higher (in 有券吗,能用花呗吗 both
+        // are asked, though each has half the reading). The intents list and the suggestions
+        // show this same figure.
+        let asked = |intent: &str, share: f32| share.max(l.classifier.asked(&detection, intent));
         // Intent probabilities as candidates see them: the listed intents when abstaining
         // (guesses at a discount, so none outranks the clarifying replies), else the whole
         // distribution.
@@ -755,8 +765,7 @@ impl Engine {
         // Only phrases allowed in the order state and inside their campaign window enter.
         let eligible = |i: usize| {
             let gate = l.gates[i];
-            gate.states & 1 << order_state as u8 != 0
-                && (!gate.windowed || l.phrase(i).live_at(now))
+            gate.allows(order_state) && (!gate.windowed || l.phrase(i).live_at(now))
         };
         // The floor is set by the best hit that may be shown.
         let hits = l
@@ -864,11 +873,10 @@ impl Engine {
             let confidence = if detection.abstained && p.intent == UNKNOWN_INTENT {
                 detection.intents.first().map_or(0.0, |s| s.confidence)
             } else {
-                // Its share of the reading, or how surely some clause asks for it, whichever
-                // is higher: in 有券吗,能用花呗吗 both intents are asked, though each has
-                // half the reading.
-                let share = intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0);
-                share.max(l.classifier.asked(&detection, &p.intent))
+                asked(
+                    &p.intent,
+                    intent_p.get(p.intent.as_str()).copied().unwrap_or(0.0),
+                )
             };
             items.push(Suggestion {
                 phrase_id: p.id.clone(),
@@ -897,7 +905,7 @@ impl Engine {
                 asked: if s.intent == UNKNOWN_INTENT {
                     s.confidence
                 } else {
-                    s.confidence.max(l.classifier.asked(&detection, &s.intent))
+                    asked(&s.intent, s.confidence)
                 },
             })
             .collect();
