@@ -328,9 +328,8 @@ impl ShopIndex {
         let mut threshold = f32::MIN;
         for segment in searcher.segment_readers() {
             let column = segment.fast_fields().u64("key").map_err(index_err)?;
-            let start = threshold;
             weight
-                .for_each_pruning(start, segment, &mut |doc, score| {
+                .for_each_pruning(threshold, segment, &mut |doc, score| {
                     let Some(key) = column.first(doc) else {
                         return threshold;
                     };
