@@ -274,13 +274,10 @@ pub fn evaluate(
     let (mut reply_rows, mut hits1, mut hits3) = (0usize, 0usize, 0usize);
     let mut reply_misses = Vec::new();
     // A listed reply that is not in the shop could never be hit: say so instead.
-    let known = engine.shop(shop)?;
+    let served = engine.shop_ref(shop)?;
+    let known: std::collections::HashSet<&str> = served.phrases().map(|p| p.id.as_str()).collect();
     for row in rows {
-        if let Some(id) = row
-            .replies
-            .iter()
-            .find(|id| !known.phrases().any(|p| &p.id == *id))
-        {
+        if let Some(id) = row.replies.iter().find(|id| !known.contains(id.as_str())) {
             return Err(Error::Invalid {
                 field: "labeled file",
                 message: format!("{}: reply `{id}` is not a phrase of shop `{shop}`", row.id),
