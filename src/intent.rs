@@ -103,6 +103,10 @@ const CONTENT_LEAN: f32 = 0.35;
 /// (有券吗,能用花呗吗 is about the coupon first). Small enough that a clearly surer later
 /// clause still wins.
 const CLAUSE_DECAY: f32 = 0.95;
+/// How far a clause the model is wholly unsure of leans on the reading of the message as a
+/// whole (see [`lean_on_message`]). Mean over 8 training orders, dev set: accuracy 0.778 →
+/// 0.789; team-written held-out set 0.884 → 0.894 (docs/quality.md).
+const MESSAGE_BLEND: f32 = 0.5;
 const CLOSING: &str = "closing";
 const MAX_LISTED: usize = 4;
 
@@ -262,9 +266,17 @@ impl Classifier {
         }
         let whole = [(0, normalized.len())];
         let spans: &[(usize, usize)] = if spans.is_empty() { &whole } else { &spans };
+        // The reading of the buyer's words as one text, for clauses too short to stand alone.
+        let message = (spans.len() > 1).then(|| {
+            let joined: Vec<&str> = spans.iter().map(|&(s, e)| &normalized[s..e]).collect();
+            self.predict(text, &joined.join(" "))
+        });
         let mut decay = 1.0f32;
         for &(s, e) in spans {
-            let p = self.predict(text, &normalized[s..e]);
+            let mut p = self.predict(text, &normalized[s..e]);
+            if let Some(m) = &message {
+                lean_on_message(&mut p, m);
+            }
             let Some((top, second)) = top_two(&p) else {
                 continue;
             };
@@ -516,6 +528,18 @@ impl Classifier {
 
 /// Whether `label` is politeness or doubt rather than a topic: a greeting, a closing, or
 /// `unknown`.
+/// Blends a clause's distribution with the whole message's by how unsure the clause is
+/// (weight `MESSAGE_BLEND × (1 − its best probability)`): 可以吗 in 现在取消,可以吗 is read
+/// with the cancellation, while a clause the model is sure of keeps its own reading, so two
+/// questions in one message stay two.
+fn lean_on_message(clause: &mut [f32], message: &[f32]) {
+    let best = clause.iter().copied().fold(0.0f32, f32::max);
+    let w = MESSAGE_BLEND * (1.0 - best);
+    for (c, m) in clause.iter_mut().zip(message) {
+        *c = (1.0 - w) * *c + w * m;
+    }
+}
+
 pub fn is_filler(label: &str) -> bool {
     FILLER.iter().any(|(f, _)| *f == label)
 }
@@ -898,5 +922,37 @@ mod tests {
         assert!(d.abstained);
         assert_eq!(d.primary(), UNKNOWN_INTENT);
         assert!(d.intents.len() >= 2, "{:?}", d.intents);
+    }
+
+    #[test]
+    fn an_unsure_clause_is_read_with_the_message() {
+        let m = model();
+        // Alone, 多久了 could ask about dispatch as well as the parcel; after 怎么还没 it
+        // asks about the parcel, and the shipping reading is no longer listed.
+        let alone = detect(&m, "多久了");
+        let shipping = m.labels().iter().position(|l| l == "shipping").unwrap();
+        assert!(alone.guesses[shipping] > 0.2, "{:?}", alone.guesses);
+        let d = detect(&m, "怎么还没,多久了");
+        let names: Vec<&str> = d.intents.iter().map(|s| s.intent.as_str()).collect();
+        assert_eq!(names, ["logistics"], "{:?}", d.intents);
+    }
+
+    #[test]
+    fn leaning_on_the_message_follows_the_clause_doubt() {
+        // (clause, message, expected): a sure clause keeps its reading, a wholly unsure one
+        // moves MESSAGE_BLEND × (1 − best) of the way to the message's.
+        for (clause, message, want) in [
+            ([1.0, 0.0], [0.0, 1.0], [1.0, 0.0]),
+            ([0.5, 0.5], [0.0, 1.0], [0.375, 0.625]),
+            ([0.8, 0.2], [0.0, 1.0], [0.72, 0.28]),
+            ([0.6, 0.4], [0.6, 0.4], [0.6, 0.4]),
+        ] {
+            let mut p = clause;
+            lean_on_message(&mut p, &message);
+            for (got, want) in p.iter().zip(want) {
+                assert!((got - want).abs() < 1e-6, "{clause:?} + {message:?}: {p:?}");
+            }
+            assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
     }
 }
