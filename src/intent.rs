@@ -332,6 +332,18 @@ impl Classifier {
                 _ => {}
             }
         }
+        // Fragments that say something together: when no clause is sure, a message the model
+        // reads surely as one topic is about that topic.
+        if total_weight == 0.0
+            && let Some(m) = &message
+            && let Some((top, second)) = top_two(m)
+            && m[top] >= self.thresholds.min_confidence
+            && m[top] - second >= self.thresholds.min_margin
+            && filler[top] == 0.0
+        {
+            combined.copy_from_slice(m);
+            total_weight = 1.0;
+        }
         if total_weight == 0.0 {
             // Confidence in abstaining: the unknown class itself, or doubt in the best guess.
             let doubt = 1.0 - best_known.min(1.0);
@@ -953,6 +965,24 @@ mod tests {
                 assert!((got - want).abs() < 1e-6, "{clause:?} + {message:?}: {p:?}");
             }
             assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn fragments_read_surely_together_name_their_topic() {
+        // A high floor, so that no fragment of these counts alone.
+        let m = model_with(Thresholds {
+            min_confidence: 0.6,
+            min_margin: 0.05,
+        });
+        for (message, want) in [
+            ("包裹 信息", "logistics"),
+            ("什么 快递", "shipping"),
+            ("嗯 对", UNKNOWN_INTENT),
+        ] {
+            let d = detect(&m, message);
+            assert_eq!(d.primary(), want, "{message}: {:?}", d.intents);
+            assert_eq!(d.abstained, want == UNKNOWN_INTENT, "{message}");
         }
     }
 }
