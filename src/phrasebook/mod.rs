@@ -171,6 +171,9 @@ pub struct Intent {
     pub phrases: Vec<Phrase>,
     /// Shop version of the last write to the intent's own fields (label, examples…).
     pub revision: u64,
+    /// SHA-256 of the file the intent was read from: a reload takes an unchanged file's
+    /// intent from the shop being served instead of parsing it again.
+    pub digest: [u8; 32],
 }
 
 #[derive(Debug, Clone)]
