@@ -218,8 +218,10 @@ impl Classifier {
         if out.is_empty() {
             return out;
         }
-        // Scale by the count of all features, seen or not: a clause made mostly of unseen
-        // words should not be as confident as one the model knows well.
+        // Scaled as in training, by the root of the count of the features the model knows,
+        // so a long clause is not surer for being long. (By the count of all features, known
+        // or not, a clause of unseen words reads less surely: dev wrongly abstained 0.073 →
+        // 0.104, accuracy 0.791 → 0.785, mean over 8 training orders.)
         let known: Vec<u32> = hashes
             .iter()
             .filter_map(|h| self.features.get(h).copied())
