@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `text/normalize_tokenize` | NFKC, folds, T→S, masking, then jieba |
 //! | `intent/detect` | clause split + classifier |
+//! | `intent/train` | training the classifier on the demo's examples (an example edit waits for it) |
 //! | `search/{1k,10k,100k}` | tantivy BM25 over the shop's index, top 24 |
 //! | `engine/{1k,10k,100k}` | a whole suggestion, stateless |
 //! | `json/push` | serializing a `suggestions` push |
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use huashu::engine::{Engine, Options};
+use huashu::intent::{Classifier, Thresholds};
 use huashu::phrasebook::{default_lexicon, load_shop};
 use huashu::server::protocol::{ServerMsg, suggestions_body};
 use huashu::synth::{Spec, generate, write_root};
@@ -87,6 +89,21 @@ fn stages(c: &mut Criterion) {
             black_box(small.engine.analyze_intent("s000", m).expect("detect"))
         })
     });
+
+    // What an owner's example edit waits for: training the classifier on the demo's examples.
+    let lexicon = default_lexicon(&repo()).expect("lexicon");
+    let demo = load_shop(&repo().join("demo"), &lexicon).expect("demo");
+    let data: Vec<(&str, &[String])> = demo
+        .intents
+        .iter()
+        .map(|i| (i.id.as_str(), &i.examples[..]))
+        .collect();
+    let mut train = c.benchmark_group("intent");
+    train.sample_size(10);
+    train.bench_function("train", |b| {
+        b.iter(|| black_box(Classifier::train(&text, &data, Thresholds::default())))
+    });
+    train.finish();
 
     for (label, phrases) in [("1k", 1_000), ("10k", 10_000), ("100k", 100_000)] {
         let s = if phrases == 1_000 {

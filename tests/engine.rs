@@ -344,7 +344,7 @@ fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
 #[test]
 fn when_abstaining_a_clarifying_reply_leads_and_the_guesses_follow() {
     let (_d, engine) = engine();
-    for message in ["那赠品呢", "帮忙看下单子"] {
+    for message in ["赠品那个呢", "快递那个"] {
         let s = engine.suggest("demo", None, message).expect("suggest");
         assert!(s.abstained, "{message}: {:?}", s.intents);
         let got: Vec<&str> = s.items.iter().map(|i| i.intent.as_str()).collect();
