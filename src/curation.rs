@@ -190,8 +190,17 @@ impl Curator {
         let entry_text = toml::to_string(&entry).map_err(|e| CurationError::Io(e.to_string()))?;
         let mut all = files;
         all.push((history_path.clone(), Some(entry_text)));
-        store::write_many(&dir, &all)
-            .map_err(|e| CurationError::Io(format!("writing shop `{shop}`: {e}")))?;
+        // An edit of examples retrains the classifier: on the other core while the files
+        // are written and synced, held until the install below picks it up.
+        let (_trained, written) = std::thread::scope(|scope| {
+            let training = scope.spawn(|| self.engine.train_ahead(&staged));
+            let written = store::write_many(&dir, &all);
+            let trained = training
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (trained, written)
+        });
+        written.map_err(|e| CurationError::Io(format!("writing shop `{shop}`: {e}")))?;
         // What was validated is what is now on disk, but for the history entry just written,
         // which only counts towards the version.
         staged.version = staged.version.max(version);

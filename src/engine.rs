@@ -510,6 +510,18 @@ impl Engine {
     /// id (curation validates an edit by loading the shop with the edit applied, then writes
     /// it: reading it back would only repeat that work, a quarter of an edit's time on a
     /// 10k-phrase shop). As [`reload_shop`](Self::reload_shop) otherwise.
+    /// Trains the classifier for `shop`'s examples when they differ from the served shop's,
+    /// so that an [`install_shop`](Self::install_shop) of it finds the model ready: a caller
+    /// can train while it writes the files, and holds the returned model until the install
+    /// (the cache keeps models only while something holds them). None when nothing changed.
+    pub fn train_ahead(&self, shop: &Shop) -> Option<Arc<Classifier>> {
+        let old = self.read_shops().get(&shop.id).cloned()?;
+        (!same_examples(&old.shop, shop)).then(|| {
+            self.models
+                .get_or_train(&self.text, shop, self.options.thresholds)
+        })
+    }
+
     pub fn install_shop(&self, shop: Shop) -> Result<Reloaded> {
         let id = shop.id.clone();
         let old = self.read_shops().get(&id).cloned();
@@ -536,13 +548,7 @@ impl Engine {
                 )
             }
             Some(old) => {
-                let same_examples = old.shop.intents.len() == shop.intents.len()
-                    && old
-                        .shop
-                        .intents
-                        .iter()
-                        .zip(&shop.intents)
-                        .all(|(a, b)| a.id == b.id && a.examples == b.examples);
+                let same_examples = same_examples(&old.shop, &shop);
                 let classifier = if same_examples {
                     old.classifier.clone()
                 } else {
@@ -1018,6 +1024,15 @@ impl Engine {
 }
 
 /// What a shop's index depends on: its files and the tokenizer.
+/// Whether two versions of a shop train the same classifier.
+fn same_examples(a: &Shop, b: &Shop) -> bool {
+    a.intents.len() == b.intents.len()
+        && a.intents
+            .iter()
+            .zip(&b.intents)
+            .all(|(a, b)| a.id == b.id && a.examples == b.examples)
+}
+
 fn index_fingerprint(shop: &Shop, text_fp: &str) -> String {
     let mut h = Sha256::new();
     h.update(shop.fingerprint.as_bytes());

@@ -512,3 +512,31 @@ fn the_suggested_replies_are_good_ones_above_the_floor() {
         .to_string();
     assert!(e.contains("r1") && e.contains("no-such-phrase"), "{e}");
 }
+
+/// An example edit trains the classifier while the curator writes the files; the install
+/// that follows must take that model, not train another.
+#[test]
+fn a_classifier_trained_ahead_is_the_one_installed() {
+    let (_d, engine) = engine();
+    let served = engine.shop_ref("demo").expect("demo");
+    let mut edited = (*served).clone();
+    drop(served);
+    assert!(
+        engine.train_ahead(&edited).is_none(),
+        "nothing to train for the same examples"
+    );
+    let shipping = edited
+        .intents
+        .iter_mut()
+        .find(|i| i.id == "shipping")
+        .expect("shipping");
+    let mut examples = shipping.examples.to_vec();
+    examples.push("团购那批货哪天能寄出".to_string());
+    shipping.examples = examples.into();
+    let ahead = engine.train_ahead(&edited).expect("the examples changed");
+    assert_eq!(std::sync::Arc::strong_count(&ahead), 1);
+    let reloaded = engine.install_shop(edited).expect("install");
+    assert!(reloaded.retrained);
+    // The served shop now holds the model trained ahead.
+    assert_eq!(std::sync::Arc::strong_count(&ahead), 2);
+}
