@@ -190,7 +190,7 @@ impl Curator {
         let entry_text = toml::to_string(&entry).map_err(|e| CurationError::Io(e.to_string()))?;
         let mut all = files;
         all.push((history_path.clone(), Some(entry_text)));
-        // An edit of examples retrains the classifier: on the other core while the files
+        // An edit of examples retrains the classifier: on another thread while the files
         // are written and synced, held until the install below picks it up.
         let (_trained, written) = std::thread::scope(|scope| {
             let training = scope.spawn(|| self.engine.train_ahead(&staged));

@@ -506,10 +506,6 @@ impl Engine {
         self.install_shop(shop)
     }
 
-    /// Serves `shop`, read and validated by the caller from what is now on disk under its
-    /// id (curation validates an edit by loading the shop with the edit applied, then writes
-    /// it: reading it back would only repeat that work, a quarter of an edit's time on a
-    /// 10k-phrase shop). As [`reload_shop`](Self::reload_shop) otherwise.
     /// Trains the classifier for `shop`'s examples when they differ from the served shop's,
     /// so that an [`install_shop`](Self::install_shop) of it finds the model ready: a caller
     /// can train while it writes the files, and holds the returned model until the install
@@ -522,6 +518,12 @@ impl Engine {
         })
     }
 
+    /// Serves `shop`, read and validated by the caller from what is now on disk under its
+    /// id (curation validates an edit by loading the shop with the edit applied, then writes
+    /// it: reading it back would only repeat that work, a quarter of an edit's time on a
+    /// 10k-phrase shop). As [`reload_shop`](Self::reload_shop) otherwise. The shop must be
+    /// what its files say: the next edit's validation takes its intents for files whose
+    /// digest they record (`phrasebook::load_shop_with`).
     pub fn install_shop(&self, shop: Shop) -> Result<Reloaded> {
         let id = shop.id.clone();
         let old = self.read_shops().get(&id).cloned();
@@ -1023,7 +1025,6 @@ impl Engine {
     }
 }
 
-/// What a shop's index depends on: its files and the tokenizer.
 /// Whether two versions of a shop train the same classifier.
 fn same_examples(a: &Shop, b: &Shop) -> bool {
     a.intents.len() == b.intents.len()
@@ -1033,6 +1034,7 @@ fn same_examples(a: &Shop, b: &Shop) -> bool {
             .all(|(a, b)| a.id == b.id && a.examples == b.examples)
 }
 
+/// What a shop's index depends on: its files and the tokenizer.
 fn index_fingerprint(shop: &Shop, text_fp: &str) -> String {
     let mut h = Sha256::new();
     h.update(shop.fingerprint.as_bytes());

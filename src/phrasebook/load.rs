@@ -146,10 +146,13 @@ pub fn load_shop(dir: &Path, default_lexicon: &Source) -> Result<Shop> {
 /// Like [`load_shop`], but with `overlay` standing in for some files' contents (files that
 /// do not exist yet are added): how an edit is validated before anything is written.
 ///
-/// `served` is the shop as it is being served, if it is: a reply text it has already passed
-/// the compliance check under the same lexicon when it loaded (no `block` finding, or it
-/// would not be served), so only the texts an edit changes are checked again. On a
-/// 10k-phrase shop the check of every text was a third of an edit's time.
+/// `served` is the shop as it is being served from `dir`, if it is (another directory's is
+/// ignored). An intent whose file is byte for byte the one it was read from, under the same
+/// policy, is taken from it instead of parsed again (ids and codes are still checked across
+/// all files). A reply text it has already passed the compliance check under the same
+/// lexicon when it loaded (no `block` finding, or it would not be served), so only the texts
+/// an edit changes are checked again. On a 10k-phrase shop the parse of every file was
+/// most of an edit's time, and the check of every text a third of what was left.
 pub fn load_shop_with(
     dir: &Path,
     default_lexicon: &Source,
@@ -879,7 +882,11 @@ mod tests {
             "greeting",
             intent_file("[[phrase]]\nid = \"g1\"\ntext = \"您好\"\n"),
         ));
-        // Sorted after greeting, unchanged in every edit below.
+        // Sorted before and after greeting, unchanged in every edit below.
+        files.push((
+            "aa",
+            intent_file("[[phrase]]\nid = \"a1\"\ntext = \"在的亲\"\ncode = \"aa\"\n"),
+        ));
         files.push((
             "zz",
             intent_file(
@@ -899,16 +906,23 @@ mod tests {
         let new_phrase = greeting("[[phrase]]\nid = \"g2\"\ntext = \"在的\"\n");
         let same_id = greeting("[[phrase]]\nid = \"z1\"\ntext = \"在的\"\n");
         let same_code = greeting("[[phrase]]\nid = \"g2\"\ntext = \"在的\"\ncode = \"zz\"\n");
+        // Clashes with an earlier, reused file: the error names where it was first defined.
+        let earlier_id = greeting("[[phrase]]\nid = \"a1\"\ntext = \"在的\"\n");
+        let earlier_code = greeting("[[phrase]]\nid = \"g2\"\ntext = \"在的\"\ncode = \"aa\"\n");
         let utc = SHOP.replace("[policy]", "[policy]\ntimezone = \"UTC\"");
         let no_threshold = SHOP.replace("free_shipping_threshold = 99\n", "");
-        let edits: [(&Path, &str, bool); 5] = [
-            (&greeting_path, &new_phrase, true),
-            (&greeting_path, &same_id, false),
-            (&greeting_path, &same_code, false),
-            (&shop_path, &utc, true),
-            (&shop_path, &no_threshold, false),
+        // (file, new contents, the error names this, or "" for no error)
+        let edits: [(&Path, &str, &str); 7] = [
+            (&greeting_path, &new_phrase, ""),
+            (&greeting_path, &same_id, "zz.toml:"),
+            (&greeting_path, &same_code, "zz.toml:"),
+            (&greeting_path, &earlier_id, "first defined at"),
+            (&greeting_path, &earlier_code, "used by phrase `a1`"),
+            (&shop_path, &utc, ""),
+            (&shop_path, &no_threshold, "zz.toml:"),
         ];
-        for (path, src, ok) in edits {
+        for (path, src, names) in edits {
+            let ok = names.is_empty();
             let overlay = [(path, Some(src))];
             let full = load_shop_with(&dir, &lexicon, &overlay, None);
             let reload = load_shop_with(&dir, &lexicon, &overlay, Some(&served));
@@ -936,7 +950,7 @@ mod tests {
                 (Err(full), Err(reload)) => {
                     assert!(!ok, "{src}: {full}");
                     assert_eq!(full.to_string(), reload.to_string());
-                    assert!(full.to_string().contains("zz.toml:"), "{full}");
+                    assert!(full.to_string().contains(names), "{full}");
                 }
                 (full, reload) => panic!("{src}: {full:?} vs {reload:?}"),
             }
