@@ -621,15 +621,15 @@ fn plausible_id(d: &[u8]) -> bool {
         && (1..=31).contains(&day)
 }
 
-/// Links: `http(s)://…`, `www.…`, or `name.tld/…` for common top-level domains. A link in a
-/// reply sends the buyer somewhere else; it is a warning (links to other platforms are
-/// blocked by the lexicon's patterns).
 /// Whether NFKC leaves `c` as it is for certain: ASCII and the CJK unified ideographs, which
 /// is nearly all reply text, skip the normalizer (checked char by char in the tests).
 fn nfkc_stable(c: char) -> bool {
     c.is_ascii() || ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
 
+/// Links: `http(s)://…`, `www.…`, or `name.tld/…` for common top-level domains. A link in a
+/// reply sends the buyer somewhere else; it is a warning (links to other platforms are
+/// blocked by the lexicon's patterns).
 fn links(original: &[char]) -> Vec<Violation> {
     const TLDS: [&str; 10] = [
         ".com", ".cn", ".net", ".cc", ".top", ".xyz", ".me", ".io", ".co", ".vip",

@@ -140,12 +140,10 @@ impl Curator {
             .iter()
             .map(|(p, c)| (p.as_path(), c.as_deref()))
             .collect();
-        // Texts the served shop already has are not checked again (`load_shop_with`).
-        let validate = |served: Option<&Shop>| load_shop_with(&dir, &lexicon, &overlay, served);
-        let staged = match self.engine.shop_ref(shop) {
-            Ok(served) => validate(Some(&served)),
-            Err(_) => validate(None),
-        };
+        // What the served shop already has is not parsed or checked again (`load_shop_with`).
+        let served = self.engine.shop_ref(shop).ok();
+        let staged = load_shop_with(&dir, &lexicon, &overlay, served.as_deref());
+        drop(served);
         let mut staged = staged.map_err(|e| match e {
             crate::Error::Phrasebook { location, message } => CurationError::Invalid {
                 field: location,
