@@ -83,11 +83,12 @@ pub struct Classifier {
     thresholds: Thresholds,
 }
 
-/// Fifteen passes over about twice the rows of the examples alone (the filler rows): an
-/// owner's example edit waits for the training, and 20 or 30 passes read the dev set only a
-/// little better (accuracy 0.796 → 0.799 → 0.805, mean over 8 orders) for 30 % and 100 % more
-/// time.
-const EPOCHS: usize = 15;
+/// Ten passes over about twice the rows of the examples alone (the filler rows): an owner's
+/// example edit waits for the training, and must be visible within 100 ms. Mean over 8 orders
+/// on the dev set: 10 / 12 / 15 passes give accuracy 0.809 / 0.811 / 0.812 (within one
+/// order's spread, ±0.004), and 12 passes took an example edit on the demo to 95–99 ms, 10
+/// to 80–86 ms (docs/performance.md).
+const EPOCHS: usize = 10;
 /// Closings of at most this many characters are fillers (谢谢, 好的哈, 没事了); longer ones are
 /// statements of their own (质量很好下次还来) that would contradict the example they end.
 const FILLER_CLOSING_CHARS: usize = 6;

@@ -344,7 +344,7 @@ fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
 #[test]
 fn when_abstaining_a_clarifying_reply_leads_and_the_guesses_follow() {
     let (_d, engine) = engine();
-    for message in ["赠品那个呢", "快递那个"] {
+    for message in ["赠品那个呢", "尺码那个"] {
         let s = engine.suggest("demo", None, message).expect("suggest");
         assert!(s.abstained, "{message}: {:?}", s.intents);
         let got: Vec<&str> = s.items.iter().map(|i| i.intent.as_str()).collect();
@@ -461,10 +461,10 @@ fn the_held_out_messages_are_read_above_the_floor() {
         })
         .collect();
     let floors = [
-        ("accuracy", r.accuracy, 0.84),
-        ("macro-F1", r.macro_f1, 0.82),
+        ("accuracy", r.accuracy, 0.87),
+        ("macro-F1", r.macro_f1, 0.87),
         ("top-3", r.top3, 0.96),
-        ("unknown abstained", r.unknown_abstained, 0.75),
+        ("unknown abstained", r.unknown_abstained, 0.79),
         ("1 - wrongly abstained", 1.0 - r.wrongly_abstained, 0.96),
         ("1 - calibration error", 1.0 - r.calibration.ece, 0.92),
     ];
