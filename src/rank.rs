@@ -160,17 +160,14 @@ fn jaccard(a: &[u16], b: &[u16]) -> f32 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
+    // A branch-free merge: which side advances is data, not a jump the CPU must guess, and
+    // on two sets of ~40 random bigrams it would guess wrong about half the time.
     let (mut i, mut j, mut inter) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                inter += 1;
-                i += 1;
-                j += 1;
-            }
-        }
+        let (x, y) = (a[i], b[j]);
+        inter += usize::from(x == y);
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
     }
     let inter = inter as f32;
     inter / ((a.len() + b.len()) as f32 - inter).max(1.0)
@@ -198,6 +195,41 @@ mod tests {
         r.iter()
             .map(|r| r.candidate.phrase_id.to_string())
             .collect()
+    }
+
+    #[test]
+    fn jaccard_and_near_duplicates_table() {
+        let range = |a: u16, b: u16| (a..=b).collect::<Vec<u16>>();
+        let with = |mut v: Vec<u16>, extra: &[u16]| {
+            v.extend_from_slice(extra);
+            v
+        };
+        // (a, b, Jaccard, near-duplicate at 0.7)
+        let cases: Vec<(Vec<u16>, Vec<u16>, f32, bool)> = vec![
+            (vec![], vec![], 1.0, true),
+            (vec![1, 2, 3], vec![], 0.0, false),
+            (vec![1, 2, 3], vec![1, 2, 3], 1.0, true),
+            (vec![1, 2, 3], vec![4, 5, 6], 0.0, false),
+            (vec![1, 2, 3, 4], vec![2, 3], 0.5, false),
+            (vec![1, 3, 5, 7], vec![2, 3, 4, 7, 9], 2.0 / 7.0, false),
+            (vec![0, u16::MAX], vec![u16::MAX], 0.5, false),
+            (range(1, 10), range(1, 7), 0.7, true),
+            (
+                range(1, 10),
+                with(range(1, 8), &[11, 12]),
+                8.0 / 12.0,
+                false,
+            ),
+            (range(1, 10), with(range(1, 9), &[11]), 9.0 / 11.0, true),
+            (range(100, 139), range(120, 159), 20.0 / 60.0, false),
+        ];
+        for (a, b, want, dup) in cases {
+            for (x, y) in [(&a, &b), (&b, &a)] {
+                let got = jaccard(x, y);
+                assert!((got - want).abs() < 1e-6, "{x:?} {y:?}: {got} != {want}");
+                assert_eq!(near_duplicate(x, y), dup, "{x:?} {y:?}");
+            }
+        }
     }
 
     #[test]
