@@ -68,12 +68,15 @@ fn stages(c: &mut Criterion) {
     let small = sized(1_000);
     let messages = &small.messages;
 
-    let text = Text::new(
+    let mut text = Text::new(
         Some(&repo().join("dict/jieba.txt")),
         Some(&repo().join("dict/ecommerce.txt")),
         &[],
     )
     .expect("text");
+    // The classifier trains with the shipped synonym groups, as the service does.
+    text.load_synonyms(&repo().join("dict/synonyms.txt"))
+        .expect("synonyms");
     c.bench_function("text/normalize_tokenize", |b| {
         let mut i = 0;
         b.iter(|| {

@@ -329,7 +329,11 @@ impl Engine {
         let mut words: Vec<String> = shops.iter().flat_map(|s| s.words.iter().cloned()).collect();
         words.sort();
         words.dedup();
-        let text = Arc::new(Text::new(base.as_deref(), dict.as_deref(), &words)?);
+        let mut text = Text::new(base.as_deref(), dict.as_deref(), &words)?;
+        if let Some(synonyms) = file("synonyms.txt") {
+            text.load_synonyms(&synonyms)?;
+        }
+        let text = Arc::new(text);
         let text_fp = text_fingerprint(&[base.as_deref(), dict.as_deref()], &words)?;
         std::fs::create_dir_all(&options.index)
             .map_err(|e| Error::io(format!("creating {}", options.index.display()), e))?;

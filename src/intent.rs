@@ -9,7 +9,9 @@
 //! one run of text with no punctuation to split at, so each example of a topical intent is
 //! learned a second time with a filler around it: a greeting before it, a short closing after
 //! it, or an `unknown` example on either side. Without that the model learns filler words
-//! only from bare fillers, and a message that has them reads as a filler.
+//! only from bare fillers, and a message that has them reads as a filler. A topical example
+//! with a word of a synonym group (`phrasebook/dict/synonyms.txt`) is also learned with that
+//! word replaced, so 包裹到哪了 is read like the example 快递到哪了.
 //!
 //! A message is split into clauses and each clause classified, leaning on the reading of the
 //! whole message as far as the clause is unsure; clauses the model is still not confident
@@ -72,6 +74,14 @@ impl Detection {
     }
 }
 
+/// How a training row is made from its text.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    AsWritten,
+    /// The example with one word replaced by a synonym ([`Text::variant`]).
+    Synonym,
+}
+
 /// A trained model.
 #[derive(Debug, Clone)]
 pub struct Classifier {
@@ -132,31 +142,60 @@ impl Classifier {
     /// Trains on `(intent id, examples)`; intents without examples are never predicted.
     pub fn train(text: &Text, data: &[(&str, &[String])], thresholds: Thresholds) -> Self {
         let labels: Vec<String> = data.iter().map(|(id, _)| id.to_string()).collect();
-        // Every example, then every topical example with a filler around it; jieba on both
-        // cores (the features come back in order, so ids are assigned as in one pass).
-        let texts: Vec<(usize, &str, Cow<str>)> = data
+        // Every example, then every topical example with a filler around it, then every
+        // topical example with a synonym in place of one of its words (when it has one);
+        // jieba on both cores (the features come back in order, so ids are assigned as in
+        // one pass).
+        // The flag: whether the row also gets a synonym row (topical examples as written).
+        let texts: Vec<(usize, &str, Cow<str>, bool)> = data
             .iter()
             .enumerate()
             .flat_map(|(class, (id, examples))| {
                 examples
                     .iter()
-                    .map(move |ex| (class, *id, Cow::Borrowed(ex.as_str())))
+                    .map(move |ex| (class, *id, Cow::Borrowed(ex.as_str()), !is_filler(id)))
             })
             .chain(
                 with_fillers(data)
                     .into_iter()
-                    .map(|(class, id, t)| (class, id, Cow::Owned(t))),
+                    .map(|(class, id, t)| (class, id, Cow::Owned(t), false)),
             )
             .collect();
-        let hashed = crate::par_map(texts.iter().map(|(_, _, t)| t.as_ref()).collect(), |t| {
-            featurize(text, &crate::text::normalize(t))
-        });
+        let featurized = crate::par_map(
+            texts
+                .iter()
+                .map(|(_, _, t, synonym)| (t.as_ref(), *synonym))
+                .collect(),
+            |(t, synonym)| {
+                let normalized = crate::text::normalize(t);
+                if synonym {
+                    featurize_with_synonym(text, &normalized, hash(b's', t))
+                } else {
+                    (featurize(text, &normalized), None)
+                }
+            },
+        );
+        // Rows as written first, then the synonym rows, each keyed apart from its example.
+        let (as_written, synonym): (Vec<Vec<u64>>, Vec<Option<Vec<u64>>>) =
+            featurized.into_iter().unzip();
+        let texts: Vec<(usize, &str, &str, Row)> = texts
+            .iter()
+            .map(|(class, id, t, _)| (*class, *id, t.as_ref(), Row::AsWritten))
+            .chain(
+                texts
+                    .iter()
+                    .map(|(class, id, t, _)| (*class, *id, t.as_ref(), Row::Synonym)),
+            )
+            .collect();
+        let hashed = as_written
+            .into_iter()
+            .chain(synonym.into_iter().map(Option::unwrap_or_default));
         let mut features: FxHashMap<u64, u32> = FxHashMap::default();
         let mut rows: Vec<(usize, Vec<u32>)> = Vec::with_capacity(texts.len());
         // Each row's identity for the training order: its intent and text, so an edit moves
         // only the rows it touches (see the shuffle below).
         let mut keys: Vec<u64> = Vec::with_capacity(texts.len());
-        for ((class, id, t), hashes) in texts.iter().zip(hashed) {
+        for ((class, id, t, row), hashes) in texts.iter().zip(hashed) {
             let mut ids: Vec<u32> = hashes
                 .into_iter()
                 .map(|h| {
@@ -168,7 +207,11 @@ impl Classifier {
             ids.dedup();
             if !ids.is_empty() {
                 rows.push((*class, ids));
-                keys.push(hash(b'k', id) ^ hash(b'e', t).rotate_left(17));
+                let kind = match row {
+                    Row::AsWritten => b'e',
+                    Row::Synonym => b'v',
+                };
+                keys.push(hash(b'k', id) ^ hash(kind, t).rotate_left(17));
             }
         }
         let k = labels.len();
@@ -723,9 +766,42 @@ fn fold_digits(s: &str) -> String {
 /// boundary marks (so a bare 好的 differs from 好的 inside a sentence), and a length bucket.
 fn featurize(text: &Text, normalized: &str) -> Vec<u64> {
     let folded = fold_digits(normalized);
+    let tokens = text.tokens(&folded);
+    features_of(&folded, tokens.iter().map(|t| t.word))
+}
+
+/// The features of an example and, when it has a word of a synonym group, of the example
+/// with that word replaced ([`crate::text::Synonyms::replacement`]): one jieba cut for both,
+/// the synonym standing as one word where the replaced word stood.
+fn featurize_with_synonym(
+    text: &Text,
+    normalized: &str,
+    seed: u64,
+) -> (Vec<u64>, Option<Vec<u64>>) {
+    let folded = fold_digits(normalized);
+    let tokens = text.tokens(&folded);
+    let own = features_of(&folded, tokens.iter().map(|t| t.word));
+    let ranges: Vec<(usize, usize)> = tokens.iter().map(|t| (t.start, t.end)).collect();
+    let variant = text
+        .synonyms()
+        .replacement(&folded, &ranges, seed)
+        .map(|r| {
+            let replaced = format!("{}{}{}", &folded[..r.start], r.word, &folded[r.end..]);
+            let words = tokens[..r.first_token]
+                .iter()
+                .map(|t| t.word)
+                .chain(std::iter::once(r.word))
+                .chain(tokens[r.last_token + 1..].iter().map(|t| t.word));
+            features_of(&replaced, words)
+        });
+    (own, variant)
+}
+
+/// Features of digit-folded text from its words.
+fn features_of<'a>(folded: &str, words: impl Iterator<Item = &'a str>) -> Vec<u64> {
     let mut out = Vec::with_capacity(folded.len() * 3);
-    for t in text.tokens(&folded) {
-        out.push(hash(b'w', t.word));
+    for w in words {
+        out.push(hash(b'w', w));
     }
     let chars: Vec<char> = std::iter::once('^')
         .chain(folded.chars().filter(|c| c.is_alphanumeric()))
@@ -1106,6 +1182,65 @@ mod tests {
                 ("查下物流谢谢亲", "logistics"),
             ],
         );
+    }
+
+    #[test]
+    fn an_example_is_also_learned_with_its_synonym() {
+        static WITH: OnceLock<Text> = OnceLock::new();
+        let with = WITH.get_or_init(|| {
+            let mut t = Text::new(None, None, &[]).unwrap();
+            t.set_synonyms(crate::text::Synonyms::parse("退款 退钱\n").unwrap());
+            t
+        });
+        let data = [
+            (
+                "return_exchange",
+                s(&[
+                    "退款什么时候到账",
+                    "退款怎么还没到",
+                    "申请退款",
+                    "我要退款",
+                    "退款进度",
+                ]),
+            ),
+            (
+                "logistics",
+                s(&[
+                    "快递到哪了",
+                    "什么时候到",
+                    "怎么还没到",
+                    "物流到哪了",
+                    "包裹什么时候到",
+                ]),
+            ),
+        ];
+        let view: Vec<(&str, &[String])> =
+            data.iter().map(|(id, ex)| (*id, ex.as_slice())).collect();
+        let read = |t: &Text| {
+            let m = Classifier::train(t, &view, Thresholds::default());
+            let at = m
+                .labels()
+                .iter()
+                .position(|l| l == "return_exchange")
+                .unwrap();
+            m.predict(t, &crate::text::normalize("退钱什么时候到"))[at]
+        };
+        let (plain, learned) = (read(text()), read(with));
+        assert!(
+            learned > plain + 0.05,
+            "退钱 read as a refund: {learned} with the synonym, {plain} without"
+        );
+        // The synonym rows are keyed apart from their examples: training stays
+        // order-independent (up to the order floats are summed in).
+        let reversed: Vec<(&str, &[String])> = view.iter().rev().copied().collect();
+        let m = Classifier::train(with, &reversed, Thresholds::default());
+        let at = m
+            .labels()
+            .iter()
+            .position(|l| l == "return_exchange")
+            .unwrap();
+        let again = m.predict(with, &crate::text::normalize("退钱什么时候到"))[at];
+        assert!((again - learned).abs() < 1e-5, "{again} vs {learned}");
     }
 
     #[test]

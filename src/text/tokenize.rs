@@ -6,6 +6,7 @@ use std::path::Path;
 
 use jieba_rs::Jieba;
 
+use super::Synonyms;
 use crate::{Error, Result};
 
 /// A token of normalized text: the word and its byte range in that text.
@@ -17,9 +18,11 @@ pub struct Token<'a> {
 }
 
 /// The process-wide tokenizer: the base dictionary (`phrasebook/dict/jieba.txt`), the shipped e-commerce user
-/// dictionary and every loaded shop's words.
+/// dictionary and every loaded shop's words; and the synonym groups
+/// (`phrasebook/dict/synonyms.txt`) the classifier learns its examples with.
 pub struct Text {
     jieba: Jieba,
+    synonyms: Synonyms,
 }
 
 impl std::fmt::Debug for Text {
@@ -58,7 +61,10 @@ impl Text {
         if let Some(path) = user_dict {
             load(&mut jieba, path)?;
         }
-        let mut text = Text { jieba };
+        let mut text = Text {
+            jieba,
+            synonyms: Synonyms::default(),
+        };
         text.add_words(extra_words);
         Ok(text)
     }
@@ -72,6 +78,25 @@ impl Text {
                 self.jieba.add_word(&word, None, None);
             }
         }
+    }
+
+    /// Reads the synonym groups from `path` (see [`Synonyms::parse`]), replacing any before.
+    pub fn load_synonyms(&mut self, path: &Path) -> Result<()> {
+        let err = |message: String| Error::Dictionary {
+            path: path.to_path_buf(),
+            message,
+        };
+        let src = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        self.synonyms = Synonyms::parse(&src).map_err(err)?;
+        Ok(())
+    }
+
+    pub fn set_synonyms(&mut self, synonyms: Synonyms) {
+        self.synonyms = synonyms;
+    }
+
+    pub fn synonyms(&self) -> &Synonyms {
+        &self.synonyms
     }
 
     /// Tokens of already normalized text, in order, without whitespace and punctuation.
@@ -174,5 +199,24 @@ mod tests {
     fn missing_dictionary_is_a_clear_error() {
         let err = Text::new(None, Some(Path::new("/nonexistent/dict.txt")), &[]).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/dict.txt"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_synonym_file_names_itself_and_the_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("synonyms.txt");
+        std::fs::write(&path, "快递 物流\n包裹 快递\n").expect("write");
+        let mut t = Text::new(None, None, &[]).expect("text");
+        let err = t
+            .load_synonyms(&path)
+            .expect_err("a word in two groups")
+            .to_string();
+        assert!(
+            err.contains("synonyms.txt") && err.contains("line 2: `快递`"),
+            "{err}"
+        );
+        std::fs::write(&path, "快递 物流 包裹\n").expect("write");
+        t.load_synonyms(&path).expect("a good file loads");
+        assert_eq!(t.synonyms().groups().len(), 1);
     }
 }
