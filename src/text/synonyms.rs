@@ -77,33 +77,17 @@ impl Synonyms {
         self.groups.is_empty()
     }
 
-    /// The groups as read, for fingerprints and docs.
+    /// The groups as read.
     pub fn groups(&self) -> &[Vec<String>] {
         &self.groups
     }
 
-    /// `normalized` with one group word replaced by another word of its group, picked by
-    /// `seed`; `None` when no word of any group occurs. The word is one of the earliest group
-    /// in the file that occurs (the file lists content words before function words, and a
-    /// variant that says 包裹 for 快递 teaches more than one that says 给我 for 帮我), its
-    /// first occurrence, the longest at that position. `tokens` are the byte ranges of the
-    /// jieba cut of `normalized`.
-    pub fn variant(
-        &self,
-        normalized: &str,
-        tokens: &[(usize, usize)],
-        seed: u64,
-    ) -> Option<String> {
-        let r = self.replacement(normalized, tokens, seed)?;
-        Some(format!(
-            "{}{}{}",
-            &normalized[..r.start],
-            r.word,
-            &normalized[r.end..]
-        ))
-    }
-
-    /// The word [`Synonyms::variant`] replaces, and with what.
+    /// Which word of `normalized` to replace by another word of its group, picked by `seed`;
+    /// `None` when no word of any group occurs. The word is one of the earliest group in the
+    /// file that occurs (the file lists content words before function words, and a variant
+    /// that says 包裹 for 快递 teaches more than one that says 给我 for 帮我), its first
+    /// occurrence, the longest at that position. `tokens` are the byte ranges of the jieba
+    /// cut of `normalized`.
     pub fn replacement(
         &self,
         normalized: &str,
@@ -149,6 +133,12 @@ impl Synonyms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text with its replacement made.
+    fn variant(s: &Synonyms, text: &str, tokens: &[(usize, usize)], seed: u64) -> Option<String> {
+        let r = s.replacement(text, tokens, seed)?;
+        Some(format!("{}{}{}", &text[..r.start], r.word, &text[r.end..]))
+    }
 
     /// Splits on `|` to stand in for a jieba cut: "快递|到|哪|了".
     fn cut(s: &str) -> (String, Vec<(usize, usize)>) {
@@ -217,16 +207,16 @@ mod tests {
         ];
         for (c, seed, want) in cases {
             let (text, tokens) = cut(c);
-            assert_eq!(s.variant(&text, &tokens, seed).as_deref(), want, "{c}");
+            assert_eq!(variant(&s, &text, &tokens, seed).as_deref(), want, "{c}");
         }
-        assert_eq!(Synonyms::default().variant("快递", &[(0, 6)], 0), None);
+        assert_eq!(variant(&Synonyms::default(), "快递", &[(0, 6)], 0), None);
     }
 
     #[test]
     fn a_word_of_several_tokens_matches_across_them() {
         let s = Synonyms::parse("多长时间 多久\n").expect("groups");
         let (text, tokens) = cut("要|多长|时间|到");
-        assert_eq!(s.variant(&text, &tokens, 0).as_deref(), Some("要多久到"));
+        assert_eq!(variant(&s, &text, &tokens, 0).as_deref(), Some("要多久到"));
         let r = s.replacement(&text, &tokens, 0).expect("a replacement");
         assert_eq!(
             (r.first_token, r.last_token, &text[r.start..r.end], r.word),
