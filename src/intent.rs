@@ -20,8 +20,6 @@
 //! decides if it is sure of a topic; otherwise the engine abstains with [`UNKNOWN_INTENT`].
 //! Pure.
 
-use std::borrow::Cow;
-
 use rustc_hash::FxHashMap;
 
 use crate::phrasebook::UNKNOWN_INTENT;
@@ -135,44 +133,50 @@ impl Classifier {
     pub fn train(text: &Text, data: &[(&str, &[String])], thresholds: Thresholds) -> Self {
         let labels: Vec<String> = data.iter().map(|(id, _)| id.to_string()).collect();
         // Every example, then every topical example with a filler around it, then every
-        // topical example with a synonym in place of one of its words (when it has one);
-        // jieba on both cores (the features come back in order, so ids are assigned as in
-        // one pass).
-        // The flag: whether the row also gets a synonym row (topical examples as written).
-        let texts: Vec<(usize, &str, Cow<str>, bool)> = data
+        // topical example with a synonym in place of one of its words (when it has one).
+        // jieba cuts each example once, on both cores (the cuts come back in order, so ids
+        // are assigned as in one pass); a filler row is its two examples' cuts joined.
+        let examples: Vec<(usize, &str, &str)> = data
             .iter()
             .enumerate()
             .flat_map(|(class, (id, examples))| {
-                examples
-                    .iter()
-                    .map(move |ex| (class, *id, Cow::Borrowed(ex.as_str()), !is_filler(id)))
+                examples.iter().map(move |ex| (class, *id, ex.as_str()))
             })
-            .chain(
-                with_fillers(data)
-                    .into_iter()
-                    .map(|(class, id, t)| (class, id, Cow::Owned(t), false)),
-            )
             .collect();
-        let featurized = crate::par_map(
-            texts
-                .iter()
-                .map(|(_, _, t, synonym)| (t.as_ref(), *synonym))
-                .collect(),
-            |(t, synonym)| {
-                let normalized = crate::text::normalize(t);
-                if synonym {
-                    featurize_with_synonym(text, &normalized, hash(b's', t))
-                } else {
-                    (featurize(text, &normalized), None)
-                }
+        let cut = crate::par_map(
+            examples.iter().map(|&(_, id, ex)| (id, ex)).collect(),
+            |(id, ex)| {
+                let cut = Cut::new(text, ex);
+                let own = cut.features();
+                let synonym = (!is_filler(id))
+                    .then(|| cut.with_synonym(text, hash(b's', ex)))
+                    .flatten();
+                (cut, own, synonym)
             },
         );
-        let mut features: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut rows: Vec<(usize, Vec<u32>)> = Vec::with_capacity(texts.len());
+        let fillers: Vec<(FillerRow, Vec<u64>)> = with_fillers(data)
+            .into_iter()
+            .map(|row| {
+                let (first, second) = row.parts();
+                let features = cut[first].0.joined(&cut[second].0).features();
+                (row, features)
+            })
+            .collect();
+        // Sized for the distinct features up front (about one in ten of all, on the demo's
+        // examples) rather than grown through a dozen rehashes.
+        let all: usize = cut
+            .iter()
+            .map(|(_, own, synonym)| own.len() + synonym.as_ref().map_or(0, Vec::len))
+            .chain(fillers.iter().map(|(_, f)| f.len()))
+            .sum();
+        let mut features: FxHashMap<u64, u32> =
+            FxHashMap::with_capacity_and_hasher(all / 8, Default::default());
+        let rows_max = examples.len() * 2 + fillers.len();
+        let mut rows: Vec<(usize, Vec<u32>)> = Vec::with_capacity(rows_max);
         // Each row's identity for the training order: its intent and text (a synonym row
         // keyed apart from its example), so an edit moves only the rows it touches (see the
         // shuffle below).
-        let mut keys: Vec<u64> = Vec::with_capacity(texts.len());
+        let mut keys: Vec<u64> = Vec::with_capacity(rows_max);
         let mut add = |class: usize, key: u64, hashes: Vec<u64>| {
             let mut ids: Vec<u32> = hashes
                 .into_iter()
@@ -188,17 +192,24 @@ impl Classifier {
                 keys.push(key);
             }
         };
-        // Rows as written first, then the synonym rows.
+        // Rows as written first, then the filler rows, then the synonym rows.
+        let key =
+            |kind: u8, id: &str, text: &str| hash(b'k', id) ^ hash(kind, text).rotate_left(17);
         let mut synonym_rows = Vec::new();
-        for ((class, id, t, _), (own, synonym)) in texts.iter().zip(featurized) {
-            add(*class, hash(b'k', id) ^ hash(b'e', t).rotate_left(17), own);
+        for (&(class, id, ex), (_, own, synonym)) in examples.iter().zip(cut) {
+            add(class, key(b'e', id, ex), own);
             if let Some(hashes) = synonym {
-                synonym_rows.push((
-                    *class,
-                    hash(b'k', id) ^ hash(b'v', t).rotate_left(17),
-                    hashes,
-                ));
+                synonym_rows.push((class, key(b'v', id, ex), hashes));
             }
+        }
+        for (row, features) in fillers {
+            let (first, second) = row.parts();
+            let text = format!("{} {}", examples[first].2, examples[second].2);
+            add(
+                row.class,
+                key(b'e', examples[row.example].1, &text),
+                features,
+            );
         }
         for (class, key, hashes) in synonym_rows {
             add(class, key, hashes);
@@ -639,46 +650,69 @@ fn lean_on_message(clause: &mut [f32], message: &[f32]) {
     }
 }
 
-/// Each example of a topical intent with a filler around it, as `(class, intent, text)`:
-/// a greeting before it, a closing of at most [`FILLER_CLOSING_CHARS`] after it, or an
-/// `unknown` example before or after it. The filler is the first on a ring of all fillers
-/// sorted by hash at or after the example's hash, so adding or removing a filler example
-/// changes only the rows whose arc it falls in, like the training order (no reshuffle).
-fn with_fillers<'a>(data: &[(&'a str, &[String])]) -> Vec<(usize, &'a str, String)> {
-    let mut ring: Vec<(u64, &str, &str)> = data
+/// A topical example learned with a filler around it: indices into the examples of all
+/// intents in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FillerRow {
+    class: usize,
+    example: usize,
+    filler: usize,
+    /// Whether the filler comes before the example.
+    before: bool,
+}
+
+impl FillerRow {
+    /// The row's two examples in the order they are read.
+    fn parts(&self) -> (usize, usize) {
+        if self.before {
+            (self.filler, self.example)
+        } else {
+            (self.example, self.filler)
+        }
+    }
+}
+
+/// Each example of a topical intent with a filler around it: a greeting before it, a
+/// closing of at most [`FILLER_CLOSING_CHARS`] after it, or an `unknown` example before or
+/// after it. The filler is the first on a ring of all fillers sorted by hash at or after the
+/// example's hash, so adding or removing a filler example changes only the rows whose arc it
+/// falls in, like the training order (no reshuffle).
+fn with_fillers(data: &[(&str, &[String])]) -> Vec<FillerRow> {
+    let flat = data
         .iter()
-        .filter(|(id, _)| is_filler(id))
-        .flat_map(|(id, examples)| examples.iter().map(move |ex| (*id, ex.as_str())))
-        .filter(|(id, ex)| *id != CLOSING || ex.chars().count() <= FILLER_CLOSING_CHARS)
-        .map(|(id, ex)| (hash(b'f', ex) ^ hash(b'k', id), id, ex))
+        .enumerate()
+        .flat_map(|(class, (id, examples))| {
+            examples.iter().map(move |ex| (class, *id, ex.as_str()))
+        })
+        .enumerate();
+    let mut ring: Vec<(u64, &str, usize)> = flat
+        .clone()
+        .filter(|(_, (_, id, ex))| {
+            is_filler(id) && (*id != CLOSING || ex.chars().count() <= FILLER_CLOSING_CHARS)
+        })
+        .map(|(at, (_, id, ex))| (hash(b'f', ex) ^ hash(b'k', id), id, at))
         .collect();
     ring.sort_unstable();
     if ring.is_empty() {
         return Vec::new();
     }
-    let mut out = Vec::new();
-    for (class, (id, examples)) in data.iter().enumerate() {
-        if is_filler(id) {
-            continue;
-        }
-        for ex in examples.iter() {
+    flat.filter(|(_, (_, id, _))| !is_filler(id))
+        .map(|(example, (class, _, ex))| {
             let h = hash(b'a', ex);
-            let at = ring.partition_point(|f| f.0 < h) % ring.len();
-            let (_, filler_id, filler) = ring[at];
+            let (_, filler_id, filler) = ring[ring.partition_point(|f| f.0 < h) % ring.len()];
             let before = match filler_id {
                 "greeting" => true,
                 CLOSING => false,
                 _ => h & 1 == 0,
             };
-            let text = if before {
-                format!("{filler} {ex}")
-            } else {
-                format!("{ex} {filler}")
-            };
-            out.push((class, *id, text));
-        }
-    }
-    out
+            FillerRow {
+                class,
+                example,
+                filler,
+                before,
+            }
+        })
+        .collect()
 }
 
 /// Whether `label` is politeness or doubt rather than a topic: a greeting, a closing, or
@@ -759,31 +793,65 @@ fn featurize(text: &Text, normalized: &str) -> Vec<u64> {
     features_of(&folded, tokens.iter().map(|t| t.word))
 }
 
-/// The features of an example and, when it has a word of a synonym group, of the example
-/// with that word replaced ([`crate::text::Synonyms::replacement`]): one jieba cut for both,
-/// the synonym standing as one word where the replaced word stood.
-fn featurize_with_synonym(
-    text: &Text,
-    normalized: &str,
-    seed: u64,
-) -> (Vec<u64>, Option<Vec<u64>>) {
-    let folded = fold_digits(normalized);
-    let tokens = text.tokens(&folded);
-    let own = features_of(&folded, tokens.iter().map(|t| t.word));
-    let ranges: Vec<(usize, usize)> = tokens.iter().map(|t| (t.start, t.end)).collect();
-    let variant = text
-        .synonyms()
-        .replacement(&folded, &ranges, seed)
-        .map(|r| {
-            let replaced = format!("{}{}{}", &folded[..r.start], r.word, &folded[r.end..]);
-            let words = tokens[..r.first_token]
-                .iter()
-                .map(|t| t.word)
-                .chain(std::iter::once(r.word))
-                .chain(tokens[r.last_token + 1..].iter().map(|t| t.word));
-            features_of(&replaced, words)
-        });
-    (own, variant)
+/// An example cut once: its normalized, digit-folded text and its words' byte ranges.
+struct Cut {
+    folded: String,
+    words: Vec<(usize, usize)>,
+}
+
+impl Cut {
+    fn new(text: &Text, example: &str) -> Self {
+        let folded = fold_digits(&crate::text::normalize(example));
+        let words = text
+            .tokens(&folded)
+            .iter()
+            .map(|t| (t.start, t.end))
+            .collect();
+        Cut { folded, words }
+    }
+
+    /// The cut of `self` and `other` joined by a space. Normalization, digit folding and
+    /// jieba each treat a space as a boundary (nothing runs, folds or is cut across it), so
+    /// this is what cutting the joined text would give, without a second jieba run.
+    fn joined(&self, other: &Cut) -> Cut {
+        let shift = self.folded.len() + 1;
+        let mut folded = String::with_capacity(shift + other.folded.len());
+        folded.push_str(&self.folded);
+        folded.push(' ');
+        folded.push_str(&other.folded);
+        let words = self
+            .words
+            .iter()
+            .copied()
+            .chain(other.words.iter().map(|&(a, b)| (a + shift, b + shift)))
+            .collect();
+        Cut { folded, words }
+    }
+
+    fn features(&self) -> Vec<u64> {
+        features_of(
+            &self.folded,
+            self.words.iter().map(|&(a, b)| &self.folded[a..b]),
+        )
+    }
+
+    /// The features of the example with a word of a synonym group replaced
+    /// ([`crate::text::Synonyms::replacement`]), the synonym standing as one word where the
+    /// replaced word stood; `None` when it has no word of any group.
+    fn with_synonym(&self, text: &Text, seed: u64) -> Option<Vec<u64>> {
+        let r = text
+            .synonyms()
+            .replacement(&self.folded, &self.words, seed)?;
+        let folded = &self.folded;
+        let replaced = format!("{}{}{}", &folded[..r.start], r.word, &folded[r.end..]);
+        let word = |&(a, b): &(usize, usize)| &folded[a..b];
+        let words = self.words[..r.first_token]
+            .iter()
+            .map(word)
+            .chain(std::iter::once(r.word))
+            .chain(self.words[r.last_token + 1..].iter().map(word));
+        Some(features_of(&replaced, words))
+    }
 }
 
 /// Features of digit-folded text from its words.
@@ -792,22 +860,28 @@ fn features_of<'a>(folded: &str, words: impl Iterator<Item = &'a str>) -> Vec<u6
     for w in words {
         out.push(hash(b'w', w));
     }
-    let chars: Vec<char> = std::iter::once('^')
+    // The characters with boundary marks, joined once: each n-gram is hashed as a slice of
+    // it (the bytes of its characters, as a string of them would be), no string per n-gram.
+    let mut joined = String::with_capacity(folded.len() + 2);
+    let mut at: Vec<usize> = Vec::with_capacity(folded.len() + 3);
+    for c in std::iter::once('^')
         .chain(folded.chars().filter(|c| c.is_alphanumeric()))
         .chain(std::iter::once('$'))
-        .collect();
-    let mut buf = String::new();
+    {
+        at.push(joined.len());
+        joined.push(c);
+    }
+    at.push(joined.len());
+    let chars = at.len() - 1;
     for n in 1..=3usize {
-        for w in chars.windows(n) {
-            if n == 1 && (w[0] == '^' || w[0] == '$') {
+        for i in 0..(chars + 1).saturating_sub(n) {
+            if n == 1 && (i == 0 || i == chars - 1) {
                 continue;
             }
-            buf.clear();
-            buf.extend(w);
-            out.push(hash(b'0' + n as u8, &buf));
+            out.push(hash(b'0' + n as u8, &joined[at[i]..at[i + n]]));
         }
     }
-    let len = chars.len().saturating_sub(2);
+    let len = chars.saturating_sub(2);
     let bucket = match len {
         0 => "0",
         1 => "1",
@@ -1228,6 +1302,29 @@ mod tests {
     }
 
     #[test]
+    fn a_joined_cut_is_the_cut_of_the_joined_text() {
+        // Filler rows are cut from their parts: that must be what cutting the text read as
+        // a whole gives, whatever sits at the seam.
+        let t = text();
+        for (a, b) in [
+            ("在吗", "什么时候发货"),
+            ("亲在不在", "iPhone15能用吗"),
+            ("订单123456号", "789到哪了"),
+            ("哈哈哈", "哈哈好的"),
+            ("謝謝", "發貨了嗎"),
+            ("好的~", "~拜拜"),
+            ("😊", "退款到账没"),
+            ("收到[数字x]个", "[订单x]"),
+            ("ＸＬ码", "有货吗？？"),
+            ("快递 物流", "包裹"),
+        ] {
+            let joined = Cut::new(t, a).joined(&Cut::new(t, b)).features();
+            let whole = Cut::new(t, &format!("{a} {b}")).features();
+            assert_eq!(joined, whole, "{a} | {b}");
+        }
+    }
+
+    #[test]
     fn fillers_go_where_buyers_put_them() {
         fn view<'a>(d: &'a [(&'static str, Vec<String>)]) -> Vec<(&'static str, &'a [String])> {
             d.iter().map(|(id, ex)| (*id, ex.as_slice())).collect()
@@ -1237,7 +1334,22 @@ mod tests {
         let examples = |id: &str| data.iter().find(|(i, _)| *i == id).map_or(&[][..], |d| d.1);
         let is_one_of =
             |text: &str, ids: &[&str]| ids.iter().any(|id| examples(id).iter().any(|e| e == text));
-        let rows = with_fillers(&data);
+        // Each row as `(class, intent of its example, text read)`.
+        fn texts(data: &[(&'static str, &[String])]) -> Vec<(usize, &'static str, String)> {
+            let flat: Vec<(&str, &str)> = data
+                .iter()
+                .flat_map(|(id, ex)| ex.iter().map(move |e| (*id, e.as_str())))
+                .collect();
+            with_fillers(data)
+                .into_iter()
+                .map(|row| {
+                    let (first, second) = row.parts();
+                    let text = format!("{} {}", flat[first].1, flat[second].1);
+                    (row.class, flat[row.example].0, text)
+                })
+                .collect()
+        }
+        let rows = texts(&data);
         // One row per topical example (logistics and shipping), none for the fillers.
         assert_eq!(rows.len(), 16);
         for (class, id, text) in &rows {
@@ -1255,7 +1367,7 @@ mod tests {
         // A closing longer than a filler is never one, even when it is the only closing.
         let mut long = training_data();
         long[3].1 = vec!["东西收到了质量很好下次还来".into()];
-        let rows = with_fillers(&view(&long));
+        let rows = texts(&view(&long));
         assert_eq!(rows.len(), 16);
         assert!(
             rows.iter().all(|(_, _, t)| !t.contains("质量很好")),
@@ -1264,9 +1376,9 @@ mod tests {
         // Adding a filler example moves only the rows whose arc of the ring it falls in.
         let mut more = training_data();
         more[4].1.push("好滴好滴好滴".into());
-        let moved = with_fillers(&view(&more))
+        let moved = texts(&view(&more))
             .iter()
-            .zip(&with_fillers(&data))
+            .zip(&texts(&data))
             .filter(|(a, b)| a != b)
             .count();
         assert!(moved <= 3, "{moved} of 16 rows changed");
