@@ -87,7 +87,7 @@ pub struct Classifier {
 /// example edit waits for the training, and must be visible within 100 ms. Mean over 8 orders
 /// on the dev set with the seventh batch of examples: 8 / 9 / 10 passes give accuracy
 /// 0.8270 / 0.8277 / 0.8287 (within one order's spread, ±0.004); 10 passes took an example
-/// edit on the demo to 92–99 ms (max 108), 9 to 89–92 ms (max 97; docs/performance.md).
+/// edit on the demo to 92–99 ms (max 107), 9 to 89–92 ms (max 97; docs/performance.md).
 const EPOCHS: usize = 9;
 /// Closings of at most this many characters are fillers (谢谢, 好的哈, 没事了); longer ones are
 /// statements of their own (质量很好下次还来) that would contradict the example they end.
@@ -812,7 +812,9 @@ impl Cut {
 
     /// The cut of `self` and `other` joined by a space. Normalization, digit folding and
     /// jieba each treat a space as a boundary (nothing runs, folds or is cut across it), so
-    /// this is what cutting the joined text would give, without a second jieba run.
+    /// this is what cutting the joined text would give, without a second jieba run. (One
+    /// contrived exception: an emoticon code left open at the end of the first, `#E-s[`
+    /// with no `]`, which a `]` early in the second would close in the joined text.)
     fn joined(&self, other: &Cut) -> Cut {
         let shift = self.folded.len() + 1;
         let mut folded = String::with_capacity(shift + other.folded.len());
