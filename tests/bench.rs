@@ -1,6 +1,7 @@
 //! `huashu gen` and `huashu bench` as a user runs them: the generated phrasebook loads with
-//! the sizes asked for, and a short load run over real WebSockets loses nothing. Numbers
-//! are printed, never asserted (timing is for benchmarks, not tests).
+//! the sizes asked for, and a short load run over real WebSockets loses nothing. Speeds are
+//! printed, never asserted (timing is for benchmarks, not tests); the paced echo's test
+//! asserts only that it waits its ticks, a lower bound no slow machine can break.
 
 use std::path::Path;
 use std::process::Command;
@@ -112,8 +113,30 @@ fn a_short_load_run_loses_no_push() {
         "{report}"
     );
     assert!(report["e2e"]["count"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert_eq!(report["echo"]["count"], 200, "{report}");
+    assert_eq!(report["echo_back_to_back"]["count"], 200, "{report}");
     assert!(
         report["server"]["rss_mb"].as_f64().unwrap_or(0.0) > 0.0,
         "{report}"
     );
+}
+
+/// The echo baseline paced on ticks starts one round trip per tick: like the load's pushes,
+/// each finds both ends idle. Back to back, nothing waits between round trips.
+#[tokio::test]
+async fn the_paced_echo_waits_a_tick_between_round_trips() {
+    use std::time::{Duration, Instant};
+    let rounds = 20;
+    let t = Instant::now();
+    let paced = huashu::bench::load::echo_baseline(64, rounds, Some(Duration::from_millis(10)))
+        .await
+        .expect("paced echo");
+    let took = t.elapsed();
+    assert_eq!(paced.count, rounds);
+    // 10 warm-up rounds and 20 measured ones: 29 waits of a whole tick after the first.
+    assert!(took >= Duration::from_millis(290), "{took:?}");
+    let back_to_back = huashu::bench::load::echo_baseline(64, rounds, None)
+        .await
+        .expect("echo");
+    assert_eq!(back_to_back.count, rounds);
 }

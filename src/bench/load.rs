@@ -1,10 +1,12 @@
 //! The WebSocket load generator: N agent connections across S shops, two subscribers per
 //! conversation, an open-loop schedule of buyer messages, end-to-end latency from the send
 //! to the moment every subscriber has the push, and a bare tokio-tungstenite echo measured
-//! in the same run as the yardstick.
+//! in the same run as the yardstick: paced on the load's ticks, so that like each push it
+//! pays the wake-up of a server that idled since the last message, and back to back.
 //!
 //! Invariants: loopback only (a target that is not a loopback address is refused); bounded
-//! in time (warm-up + duration + drain, every handshake and read under a timeout) and in
+//! in time (warm-up + duration + drain, then the echo: at most 20 000 paced rounds of 1 ms
+//! and as many back to back; every handshake, read and write under a timeout) and in
 //! memory (one pending entry per message in flight, per-connection queues bounded).
 
 use std::collections::HashMap;
@@ -38,6 +40,10 @@ const WRITE_QUEUE: usize = 4096;
 const CONNECT_PARALLEL: usize = 32;
 /// Clock ticks per second in /proc (USER_HZ, fixed at 100 by the Linux ABI).
 const USER_HZ: f64 = 100.0;
+
+/// The load's schedule: buyer messages go out on ticks of this length (open loop), and the
+/// echo baseline is paced on the same ticks.
+const TICK: Duration = Duration::from_millis(1);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -97,10 +103,14 @@ pub struct Report {
     pub push_to_client: Stats,
     /// Engine time the server reported per message.
     pub engine: Stats,
+    /// The echo paced on the load's ticks: the yardstick of the ratios.
     pub echo: Stats,
+    /// The echo with each round trip sent as the last returns.
+    pub echo_back_to_back: Stats,
     pub echo_frame_bytes: usize,
     pub e2e_over_echo_p50: f64,
     pub e2e_over_echo_p99: f64,
+    pub e2e_over_back_to_back_echo_p50: f64,
     pub server: Option<Usage>,
 }
 
@@ -555,7 +565,7 @@ pub async fn run(target: &Target, spec: &Spec, progress: impl Fn(&Progress)) -> 
     let mut window_start = None;
     let mut seq: u64 = 0;
     let mut measured: u64 = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_progress = start;
     loop {
@@ -643,7 +653,8 @@ pub async fn run(target: &Target, spec: &Spec, progress: impl Fn(&Progress)) -> 
         0 => 1024,
         n => (shared.frame_bytes.load(Ordering::Relaxed) / n) as usize,
     };
-    let echo = echo_baseline(frame_bytes, spec.echo_rounds).await?;
+    let echo = echo_baseline(frame_bytes, spec.echo_rounds, Some(TICK)).await?;
+    let echo_back_to_back = echo_baseline(frame_bytes, spec.echo_rounds, None).await?;
     let mut s = std::mem::take(&mut *lock(&shared.samples));
     let e2e = Stats::of(&mut s.e2e);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
@@ -665,10 +676,12 @@ pub async fn run(target: &Target, spec: &Spec, progress: impl Fn(&Progress)) -> 
         closes: shared.closes.load(Ordering::Relaxed),
         e2e_over_echo_p50: ratio(e2e.p50_us, echo.p50_us),
         e2e_over_echo_p99: ratio(e2e.p99_us, echo.p99_us),
+        e2e_over_back_to_back_echo_p50: ratio(e2e.p50_us, echo_back_to_back.p50_us),
         e2e,
         push_to_client: Stats::of(&mut s.push),
         engine: Stats::of(&mut s.engine),
         echo,
+        echo_back_to_back,
         echo_frame_bytes: frame_bytes,
         server,
     })
@@ -676,8 +689,11 @@ pub async fn run(target: &Target, spec: &Spec, progress: impl Fn(&Progress)) -> 
 
 /// Round trips of a `bytes`-long text frame through a bare tokio-tungstenite echo server
 /// on its own thread and runtime: what loopback, the WebSocket framing and two tokio
-/// runtimes cost on this machine right now.
-pub async fn echo_baseline(bytes: usize, rounds: usize) -> Result<Stats> {
+/// runtimes cost on this machine right now. With `pace`, each round trip starts a tick
+/// after the one before started (or at once when that took longer): both ends idle between
+/// them, as the server does between the load's messages. Back to back they can stay hot, and the
+/// round trip then drops to a fraction of what a push pays.
+pub async fn echo_baseline(bytes: usize, rounds: usize, pace: Option<Duration>) -> Result<Stats> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
         .map_err(|e| Error::io("binding the echo server", e))?;
     let addr = listener
@@ -716,7 +732,10 @@ pub async fn echo_baseline(bytes: usize, rounds: usize) -> Result<Stats> {
                 };
                 match next {
                     Ok(Some(Ok(m @ Message::Text(_)))) => {
-                        if ws.send(m).await.is_err() {
+                        if !matches!(
+                            tokio::time::timeout(PEER_TIMEOUT, ws.send(m)).await,
+                            Ok(Ok(()))
+                        ) {
                             return;
                         }
                     }
@@ -741,14 +760,33 @@ pub async fn echo_baseline(bytes: usize, rounds: usize) -> Result<Stats> {
         let payload: Utf8Bytes = "x".repeat(bytes.max(1)).into();
         let warmup = (rounds / 10).max(10);
         let mut samples = Vec::with_capacity(rounds);
+        let pace = pace.filter(|p| !p.is_zero());
+        let mut last: Option<tokio::time::Instant> = None;
         for i in 0..warmup + rounds {
+            // A tick after the last round trip started, never sooner: after a late wake-up
+            // the next one is not due at once (an interval would fire the ticks it owes
+            // back to back).
+            if let (Some(p), Some(l)) = (pace, last) {
+                tokio::time::sleep_until(l + p).await;
+            }
+            last = Some(tokio::time::Instant::now());
             let t = Instant::now();
-            ws.send(Message::Text(payload.clone()))
-                .await
-                .map_err(|e| Error::Invalid {
-                    field: "echo",
-                    message: e.to_string(),
-                })?;
+            match tokio::time::timeout(PEER_TIMEOUT, ws.send(Message::Text(payload.clone()))).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(Error::Invalid {
+                        field: "echo",
+                        message: e.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(Error::Invalid {
+                        field: "echo",
+                        message: "sending to the echo server timed out".into(),
+                    });
+                }
+            }
             match tokio::time::timeout(PEER_TIMEOUT, ws.next()).await {
                 Ok(Some(Ok(Message::Text(_)))) => {}
                 _ => {
