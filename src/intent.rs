@@ -136,13 +136,7 @@ impl Classifier {
         // topical example with a synonym in place of one of its words (when it has one).
         // jieba cuts each example once, on both cores (the cuts come back in order, so ids
         // are assigned as in one pass); a filler row is its two examples' cuts joined.
-        let examples: Vec<(usize, &str, &str)> = data
-            .iter()
-            .enumerate()
-            .flat_map(|(class, (id, examples))| {
-                examples.iter().map(move |ex| (class, *id, ex.as_str()))
-            })
-            .collect();
+        let examples = flatten(data);
         let cut = crate::par_map(
             examples.iter().map(|&(_, id, ex)| (id, ex)).collect(),
             |(id, ex)| {
@@ -154,7 +148,7 @@ impl Classifier {
                 (cut, own, synonym)
             },
         );
-        let fillers: Vec<(FillerRow, Vec<u64>)> = with_fillers(data)
+        let fillers: Vec<(FillerRow, Vec<u64>)> = with_fillers(&examples)
             .into_iter()
             .map(|row| {
                 let (first, second) = row.parts();
@@ -672,19 +666,23 @@ impl FillerRow {
     }
 }
 
+/// Every example as `(class, intent, text)`, in order: what [`FillerRow`] indices point into.
+fn flatten<'i, 'e>(data: &[(&'i str, &'e [String])]) -> Vec<(usize, &'i str, &'e str)> {
+    data.iter()
+        .enumerate()
+        .flat_map(|(class, (id, examples))| {
+            examples.iter().map(move |ex| (class, *id, ex.as_str()))
+        })
+        .collect()
+}
+
 /// Each example of a topical intent with a filler around it: a greeting before it, a
 /// closing of at most [`FILLER_CLOSING_CHARS`] after it, or an `unknown` example before or
 /// after it. The filler is the first on a ring of all fillers sorted by hash at or after the
 /// example's hash, so adding or removing a filler example changes only the rows whose arc it
 /// falls in, like the training order (no reshuffle).
-fn with_fillers(data: &[(&str, &[String])]) -> Vec<FillerRow> {
-    let flat = data
-        .iter()
-        .enumerate()
-        .flat_map(|(class, (id, examples))| {
-            examples.iter().map(move |ex| (class, *id, ex.as_str()))
-        })
-        .enumerate();
+fn with_fillers(examples: &[(usize, &str, &str)]) -> Vec<FillerRow> {
+    let flat = examples.iter().copied().enumerate();
     let mut ring: Vec<(u64, &str, usize)> = flat
         .clone()
         .filter(|(_, (_, id, ex))| {
@@ -1338,16 +1336,13 @@ mod tests {
             |text: &str, ids: &[&str]| ids.iter().any(|id| examples(id).iter().any(|e| e == text));
         // Each row as `(class, intent of its example, text read)`.
         fn texts(data: &[(&'static str, &[String])]) -> Vec<(usize, &'static str, String)> {
-            let flat: Vec<(&str, &str)> = data
-                .iter()
-                .flat_map(|(id, ex)| ex.iter().map(move |e| (*id, e.as_str())))
-                .collect();
-            with_fillers(data)
+            let flat = flatten(data);
+            with_fillers(&flat)
                 .into_iter()
                 .map(|row| {
                     let (first, second) = row.parts();
-                    let text = format!("{} {}", flat[first].1, flat[second].1);
-                    (row.class, flat[row.example].0, text)
+                    let text = format!("{} {}", flat[first].2, flat[second].2);
+                    (row.class, flat[row.example].1, text)
                 })
                 .collect()
         }

@@ -91,7 +91,8 @@ impl Text {
         Ok(())
     }
 
-    pub fn set_synonyms(&mut self, synonyms: Synonyms) {
+    #[cfg(test)]
+    pub(crate) fn set_synonyms(&mut self, synonyms: Synonyms) {
         self.synonyms = synonyms;
     }
 
