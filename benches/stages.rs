@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `text/normalize_tokenize` | NFKC, folds, T→S, masking, then jieba |
 //! | `intent/detect` | clause split + classifier |
+//! | `extract` | variables from a normalized message, product words included |
 //! | `intent/train` | training the classifier on the demo's examples (an example edit waits for it) |
 //! | `search/{1k,10k,100k}` | tantivy BM25 over the shop's index, top 24 |
 //! | `engine/{1k,10k,100k}` | a whole suggestion, stateless |
@@ -82,6 +83,21 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             let n = normalize(cycle(messages, &mut i));
             black_box(text.tokens(&n).len())
+        })
+    });
+
+    let products = huashu::extract::Products::parse(
+        &std::fs::read_to_string(repo().join("dict/products.txt")).expect("products"),
+    )
+    .expect("products parse");
+    let normalized: Vec<String> = messages.iter().map(|m| normalize(m)).collect();
+    c.bench_function("extract", |b| {
+        let mut i = 0;
+        b.iter(|| {
+            black_box(huashu::extract::extract(
+                cycle(&normalized, &mut i),
+                &products,
+            ))
         })
     });
 

@@ -284,6 +284,8 @@ impl Models {
 pub struct Engine {
     models: Models,
     text: Arc<Text>,
+    /// What `{item}` can be filled with from a buyer's message (`dict/products.txt`).
+    products: crate::extract::Products,
     text_fp: String,
     options: Options,
     shops: RwLock<BTreeMap<String, Arc<Loaded>>>,
@@ -333,6 +335,17 @@ impl Engine {
         if let Some(synonyms) = file("synonyms.txt") {
             text.load_synonyms(&synonyms)?;
         }
+        let products = match file("products.txt") {
+            Some(path) => {
+                let err = |message: String| Error::Dictionary {
+                    path: path.clone(),
+                    message,
+                };
+                let src = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+                crate::extract::Products::parse(&src).map_err(err)?
+            }
+            None => crate::extract::Products::default(),
+        };
         let text = Arc::new(text);
         let text_fp = text_fingerprint(&[base.as_deref(), dict.as_deref()], &words)?;
         std::fs::create_dir_all(&options.index)
@@ -357,6 +370,7 @@ impl Engine {
         Ok(Engine {
             models,
             text,
+            products,
             text_fp,
             options: options.clone(),
             shops: RwLock::new(loaded),
@@ -683,7 +697,7 @@ impl Engine {
             all.push_str(&message);
             normalize(&all)
         };
-        let fresh = crate::extract::extract(&normalized).vars();
+        let fresh = crate::extract::extract(&normalized, &self.products).vars();
         // A parcel with a tracking number has shipped: with no order state from the front
         // end, that is the state phrases are gated on.
         let order_state = match view.order_state {
@@ -932,8 +946,22 @@ impl Engine {
     }
 
     /// Applies a `context` update to a conversation.
+    /// Applies a front end's `context` update. An update with a phone or ID number in any
+    /// value is refused whole, naming the variable: what is kept can be echoed in a reply.
     pub fn context(&self, shop: &str, conversation: &str, update: ContextUpdate) -> Result<()> {
         self.loaded(shop)?;
+        if let Some((name, _)) = update
+            .vars
+            .iter()
+            .find(|(_, v)| crate::extract::holds_personal_number(&normalize(v)))
+        {
+            return Err(Error::Invalid {
+                field: "context",
+                message: format!(
+                    "`{name}` holds a phone or ID number; those are never kept or echoed in a reply"
+                ),
+            });
+        }
         self.conversations
             .update(shop, conversation, update, Instant::now());
         Ok(())

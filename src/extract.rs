@@ -1,9 +1,13 @@
 //! Variables from what the buyer wrote: carrier names, tracking numbers in the main carriers'
-//! formats, order numbers and amounts, so `{carrier}`, `{tracking_no}`, `{order_id}` and
-//! `{amount}` fill themselves.
+//! formats, order numbers, amounts and the product named, so `{carrier}`, `{tracking_no}`,
+//! `{order_id}`, `{amount}` and `{item}` fill themselves.
 //!
-//! Invariant: phone numbers and ID numbers are never extracted (a reply must not echo them),
-//! whatever label precedes them. Pure; works on normalized text (half-width, lowercase).
+//! Invariant: phone numbers (with or without +86) and ID numbers (18 digits, and the older
+//! 15) are never extracted (a reply must not echo them), whatever label precedes them; a
+//! `context` value holding one is refused ([`holds_personal_number`]). Pure; works on
+//! normalized text (half-width, lowercase).
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// What was found in one message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -12,6 +16,7 @@ pub struct Extracted {
     pub tracking_no: Option<String>,
     pub order_id: Option<String>,
     pub amount: Option<String>,
+    pub item: Option<String>,
 }
 
 impl Extracted {
@@ -23,12 +28,83 @@ impl Extracted {
             ("tracking_no", &self.tracking_no),
             ("order_id", &self.order_id),
             ("amount", &self.amount),
+            ("item", &self.item),
         ] {
             if let Some(x) = x {
                 v.push((k, x.clone()));
             }
         }
         v
+    }
+}
+
+/// Product words buyers name (蓝牙音箱, 羽绒服), matched leftmost-longest in a normalized
+/// message: the first one named fills `{item}`. Loaded from `phrasebook/dict/products.txt`.
+#[derive(Debug, Clone, Default)]
+pub struct Products {
+    matcher: Option<AhoCorasick>,
+    words: Vec<String>,
+}
+
+/// Product words shorter than this are refused: one character (鞋, 包, 书) is inside too many
+/// words that name no product (拖鞋 is one, 包邮 and 书面 are not).
+const MIN_PRODUCT_CHARS: usize = 2;
+
+impl Products {
+    /// One word per line; `#` starts a comment. An error names the line: a word of one
+    /// character, a line of more than one word, or a word listed twice.
+    pub fn parse(src: &str) -> Result<Self, String> {
+        let mut words: Vec<String> = Vec::new();
+        let mut line_of: std::collections::HashMap<String, usize> = Default::default();
+        for (n, line) in src.lines().enumerate() {
+            let line_no = n + 1;
+            let content = line.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            if content.split_whitespace().nth(1).is_some() {
+                return Err(format!(
+                    "line {line_no}: one product word per line, found `{content}`"
+                ));
+            }
+            let word = crate::text::normalize(content);
+            if word.chars().count() < MIN_PRODUCT_CHARS {
+                return Err(format!(
+                    "line {line_no}: `{content}` is shorter than {MIN_PRODUCT_CHARS} characters"
+                ));
+            }
+            if let Some(first) = line_of.insert(word.clone(), line_no) {
+                return Err(format!(
+                    "line {line_no}: `{content}` is already on line {first}"
+                ));
+            }
+            words.push(word);
+        }
+        if words.is_empty() {
+            return Ok(Products::default());
+        }
+        let matcher = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&words)
+            .map_err(|e| format!("building the matcher: {e}"))?;
+        Ok(Products {
+            matcher: Some(matcher),
+            words,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The first product word in `normalized`, the longest where several start there.
+    pub fn first_in(&self, normalized: &str) -> Option<&str> {
+        let m = self.matcher.as_ref()?.find(normalized)?;
+        self.words.get(m.pattern().as_usize()).map(String::as_str)
     }
 }
 
@@ -50,15 +126,22 @@ const CARRIERS: [(&str, &str); 14] = [
     ("菜鸟", "菜鸟"),
 ];
 
-/// Tracking-number shapes: (Latin prefix, digits after it, carrier).
-const PREFIXED: [(&str, &[usize], &str); 4] = [
-    ("sf", &[12, 13], "顺丰"),
-    ("yt", &[13], "圆通"),
-    ("jt", &[13], "极兔"),
-    ("jd", &[13, 14, 15], "京东"),
+/// Tracking-number shapes: (Latin prefix, at most this many letters after it, digits after
+/// those, carrier). 京东's waybills carry a letter or two after JD (JDVA…, JDX…).
+const PREFIXED: [(&str, usize, &[usize], &str); 4] = [
+    ("sf", 0, &[12, 13], "顺丰"),
+    ("yt", 0, &[13], "圆通"),
+    ("jt", 0, &[13], "极兔"),
+    ("jd", 2, &[11, 12, 13, 14, 15], "京东"),
 ];
 
+/// A mainland mobile number: 11 digits from 13–19, also behind the country code (86 / 0086;
+/// a `+` is not part of a run).
 fn is_phone(d: &str) -> bool {
+    let d = d
+        .strip_prefix("0086")
+        .or_else(|| d.strip_prefix("86").filter(|rest| rest.len() == 11))
+        .unwrap_or(d);
     d.len() == 11
         && d.starts_with('1')
         && d.as_bytes()
@@ -66,29 +149,67 @@ fn is_phone(d: &str) -> bool {
             .is_some_and(|b| (b'3'..=b'9').contains(b))
 }
 
+/// A resident ID number: 18 characters (17 digits and a check digit or x) with a birth year
+/// and month, or the older 15 digits with a province code and a birth date (yymmdd). A
+/// 15-digit order number of that shape is not filled either: leaving `{order_id}` for the
+/// agent costs a prompt, echoing an ID number cannot be taken back.
 fn is_id(run: &str) -> bool {
-    run.len() == 18 && run[..17].bytes().all(|b| b.is_ascii_digit()) && {
-        let y: u32 = run[6..10].parse().unwrap_or(0);
-        let m: u32 = run[10..12].parse().unwrap_or(0);
-        (1900..=2030).contains(&y) && (1..=12).contains(&m)
+    let digits = |r: std::ops::Range<usize>| -> u32 {
+        run.get(r)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    };
+    match run.len() {
+        18 => {
+            run[..17].bytes().all(|b| b.is_ascii_digit())
+                && (1900..=2030).contains(&digits(6..10))
+                && (1..=12).contains(&digits(10..12))
+        }
+        15 => {
+            run.bytes().all(|b| b.is_ascii_digit())
+                && (11..=82).contains(&digits(0..2))
+                && (1..=12).contains(&digits(8..10))
+                && (1..=31).contains(&digits(10..12))
+        }
+        _ => false,
     }
 }
 
-/// Extracts from normalized text.
-pub fn extract(normalized: &str) -> Extracted {
+/// Whether `normalized` holds a phone or ID number anywhere, also written in groups (138
+/// 0013 8000, 138-0013-8000): a `context` value that does is refused, so it is never kept
+/// for a reply.
+pub fn holds_personal_number(normalized: &str) -> bool {
+    let joined: String = normalized
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '+' | '.'))
+        .collect();
+    runs(&joined).any(|run| {
+        let lower = run.to_ascii_lowercase();
+        is_phone(&lower) || is_id(&lower)
+    })
+}
+
+/// Extracts from normalized text; `products` names what `{item}` can be.
+pub fn extract(normalized: &str, products: &Products) -> Extracted {
+    let named_carrier = CARRIERS.iter().any(|(k, _)| contains_word(normalized, k));
     let mut out = Extracted {
         carrier: CARRIERS
             .iter()
             .find(|(k, _)| contains_word(normalized, k))
             .map(|(_, v)| v.to_string()),
+        item: products.first_in(normalized).map(str::to_string),
         ..Default::default()
     };
     // Alphanumeric runs: prefixed tracking numbers, EMS (2 letters, 9 digits, 2 letters), digit runs.
     for run in runs(normalized) {
         let lower = run.to_ascii_lowercase();
-        if let Some((_, _, carrier)) = PREFIXED.iter().find(|(p, lens, _)| {
+        if let Some((_, _, _, carrier)) = PREFIXED.iter().find(|(p, letters, lens, _)| {
             lower.strip_prefix(p).is_some_and(|rest| {
-                lens.contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_digit())
+                let digits = rest.trim_start_matches(|c: char| c.is_ascii_lowercase());
+                rest.len() - digits.len() <= *letters
+                    && lens.contains(&digits.len())
+                    && digits.bytes().all(|b| b.is_ascii_digit())
             })
         }) {
             out.tracking_no.get_or_insert_with(|| run.to_uppercase());
@@ -109,10 +230,12 @@ pub fn extract(normalized: &str) -> Extracted {
             continue;
         }
         // Bare digit runs: 中通 (14 digits from 7), 申通 (15 from 77), 韵达 (13/15): tracking
-        // when the message talks about a parcel; otherwise a long run is an order number.
+        // when the message talks about a parcel or names its carrier; otherwise a long run is
+        // an order number.
         let parcel = ["快递", "单号", "运单", "物流", "包裹"]
             .iter()
-            .any(|w| normalized.contains(w));
+            .any(|w| normalized.contains(w))
+            || named_carrier;
         let order = ["订单"].iter().any(|w| normalized.contains(w));
         if (12..=20).contains(&lower.len()) {
             if parcel && !order {
@@ -152,7 +275,7 @@ fn runs(text: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-/// An amount of money: digits (with up to two decimals) before 元 / 块 / rmb, or after ¥.
+/// An amount of money: digits (with up to two decimals) before 元 / 块, or after ¥.
 fn amount(text: &str) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     for (i, c) in chars.iter().enumerate() {
@@ -195,8 +318,12 @@ fn valid_amount(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn products() -> Products {
+        Products::parse("# test list\n耳机\n蓝牙耳机\n羽绒服\n\n空调 # comment\n").unwrap()
+    }
+
     fn x(msg: &str) -> Extracted {
-        extract(&crate::text::normalize(msg))
+        extract(&crate::text::normalize(msg), &products())
     }
 
     #[test]
@@ -286,9 +413,45 @@ mod tests {
             // Never phone or ID numbers, whatever the label says.
             ("快递单号13800138000", None, None, None, None),
             ("订单号110105194912310021", None, None, None, None),
+            ("快递单号+8613800138000", None, None, None, None),
+            ("订单号 008613800138000", None, None, None, None),
+            // The older 15-digit ID number: a province, then a birth date at 7–12.
+            ("订单号110105491231002", None, None, None, None),
+            ("快递 110105491231002", None, None, None, None),
             ("sfx耳机能用吗", None, None, None, None),
             ("发顺丰吗", Some("顺丰"), None, None, None),
             ("", None, None, None, None),
+            // A carrier's name makes a bare number its parcel's.
+            (
+                "中通 78123456789012 到哪了",
+                Some("中通"),
+                Some("78123456789012"),
+                None,
+                None,
+            ),
+            (
+                "韵达4312345678901还没动",
+                Some("韵达"),
+                Some("4312345678901"),
+                None,
+                None,
+            ),
+            // 京东's waybills with letters after JD.
+            (
+                "jdva00123456789 到哪了",
+                Some("京东"),
+                Some("JDVA00123456789"),
+                None,
+                None,
+            ),
+            (
+                "JDX012345678901怎么没更新",
+                Some("京东"),
+                Some("JDX012345678901"),
+                None,
+                None,
+            ),
+            ("jdabc012345678901", None, None, None, None),
         ];
         for (msg, carrier, tracking, order, amount) in cases {
             let got = x(msg);
@@ -296,6 +459,73 @@ mod tests {
             assert_eq!(got.tracking_no.as_deref(), *tracking, "tracking of {msg}");
             assert_eq!(got.order_id.as_deref(), *order, "order of {msg}");
             assert_eq!(got.amount.as_deref(), *amount, "amount of {msg}");
+        }
+    }
+
+    #[test]
+    fn the_first_product_named_fills_item() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("这款蓝牙耳机有白色吗", Some("蓝牙耳机")),
+            ("耳机和羽绒服一起发吗", Some("耳机")),
+            ("羽絨服什麼時候發", Some("羽绒服")),
+            ("空调能装吗", Some("空调")),
+            ("这个什么时候发货", None),
+            ("", None),
+        ];
+        for (msg, item) in cases {
+            assert_eq!(x(msg).item.as_deref(), *item, "item of {msg}");
+        }
+        assert!(Products::default().first_in("耳机").is_none());
+    }
+
+    #[test]
+    fn product_lists_are_checked_line_by_line() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("耳机\n空调\n", None),
+            ("# only a comment\n", None),
+            (
+                "耳机\n鞋\n",
+                Some("line 2: `鞋` is shorter than 2 characters"),
+            ),
+            ("耳机 空调\n", Some("line 1: one product word per line")),
+            (
+                "耳机\n空调\n耳机\n",
+                Some("line 3: `耳机` is already on line 1"),
+            ),
+        ];
+        for (src, err) in cases {
+            match (Products::parse(src), err) {
+                (Ok(_), None) => {}
+                (Err(e), Some(want)) => assert!(e.starts_with(want), "{src:?}: {e}"),
+                (got, want) => panic!("{src:?}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(products().len(), 4);
+    }
+
+    #[test]
+    fn personal_numbers_are_found_however_grouped() {
+        let cases: &[(&str, bool)] = &[
+            ("13800138000", true),
+            ("138 0013 8000", true),
+            ("138-0013-8000", true),
+            ("+86 138 0013 8000", true),
+            ("小王13800138000", true),
+            ("110105194912310021", true),
+            ("11010519491231002x", true),
+            ("110105491231002", true),
+            ("1234567890123", false),
+            ("sf1234567890123", false),
+            ("小王", false),
+            ("12345", false),
+            ("", false),
+        ];
+        for (v, want) in cases {
+            assert_eq!(
+                holds_personal_number(&crate::text::normalize(v)),
+                *want,
+                "{v}"
+            );
         }
     }
 }

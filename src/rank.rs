@@ -300,6 +300,24 @@ mod tests {
                 want: &["l4", "l3", "l2", "l1"],
             },
             Case {
+                // The reply the buyer asked for by its words (单号给我一个 → 单号是{tracking_no})
+                // is the right one even before its value is known: the sidebar prompts for
+                // it. Demoting it below every complete reply of its intent cost the team's
+                // good-reply set 5 of 270 rows in the top 3 (docs/quality.md).
+                name: "a clearly better match still ranks above a complete phrase",
+                cands: vec![
+                    {
+                        let mut x = c("l5", "logistics", "单号是{tracking_no}", 0.9, 12.0);
+                        x.complete = false;
+                        x
+                    },
+                    c("l6", "logistics", "这就帮您查一下", 0.9, 0.0),
+                ],
+                intents: vec![("logistics", 0.9)],
+                limit: 2,
+                want: &["l5", "l6"],
+            },
+            Case {
                 name: "two intents both covered",
                 cands: vec![
                     c("s1", "shipping", "今天下午发货", 0.55, 0.0),

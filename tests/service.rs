@@ -95,6 +95,12 @@ async fn bad_frames_get_errors_and_the_connection_stays_usable() {
             "invalid",
             json!(10),
         ),
+        // A phone number is never kept for a reply to echo.
+        (
+            r#"{"type":"context","id":11,"conversation":"c","buyer":"138 0013 8000"}"#,
+            "invalid",
+            json!(11),
+        ),
     ];
     for (frame, code, id) in cases {
         send_raw(&mut ws, frame).await;
