@@ -32,12 +32,20 @@ pub struct View {
     pub sent: Vec<String>,
     /// Primary intent of the buyer's last message the engine was sure about.
     pub last_intent: Option<String>,
-    /// Intent of the agent's open question (asked within [`QUESTION_TTL`], not yet
-    /// answered).
-    pub question: Option<String>,
+    /// The agent's open question (asked within [`QUESTION_TTL`], not yet answered).
+    pub question: Option<Question>,
     /// The buyer's preceding fragments, oldest first, each within [`RAPID_WINDOW`] of the
     /// next and the last within it of now.
     pub fragments: Vec<String>,
+}
+
+/// A question the agent asked: its topic, and whether it asks to choose (您要哪个颜色?) or
+/// for a yes or no (需要帮您催一下吗?). Each kind has its own answers: an option (黑色) or a
+/// bare yes (可以).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub intent: String,
+    pub yes_no: bool,
 }
 
 /// A `context` update: `Some` values replace, `None` leaves as is.
@@ -191,8 +199,8 @@ impl Store {
     /// came from; otherwise a message equal (ignoring surrounding space) to one of the last
     /// suggestions counts as that phrase. Returns the phrase recorded, if any.
     ///
-    /// `question` is the intent of the question the message asks, if it asks one: the
-    /// buyer's next message may be its answer. Any message from the agent ends a run of
+    /// `question` is the question the message asks, if it asks one: the buyer's next
+    /// message may be its answer. Any message from the agent ends a run of
     /// buyer fragments.
     pub fn agent_sent(
         &self,
@@ -200,7 +208,7 @@ impl Store {
         conv: &str,
         text: &str,
         phrase_id: Option<&str>,
-        question: Option<String>,
+        question: Option<Question>,
         now: Instant,
     ) -> Option<String> {
         self.with(shop, conv, now, |c| {

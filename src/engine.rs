@@ -34,6 +34,10 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 /// Phrases per detected intent considered (best by priority), besides lexical hits: without
 /// a lexical hit a phrase of lower priority cannot outrank them, and with one it is a hit.
 const PER_INTENT: usize = 8;
+/// The share of the reading the topic of an offer the buyer accepted with a bare yes stands
+/// for when its replies are ranked: enough for a slot (the rank's floor is 0.08), below a
+/// confident reading's own replies.
+const OFFER_SHARE: f32 = 0.3;
 /// Lexical hits considered at most (those the order state and campaign window allow).
 const BM25_HITS: usize = 24;
 /// A lexical hit counts only when its BM25 is at least this share of the best hit that may
@@ -722,15 +726,28 @@ impl Engine {
         let short = own_chars <= ANSWER_CHARS;
         // An answer is short and not itself a question (那什么时候到呢 asks, it does not
         // answer).
-        // Only an answer that names an option (黑色, XL, 个人) continues the topic: a bare
-        // yes or no (对, 是的, 不需要) or a remark of the buyer's own (您先忙着吧) is left as the
-        // model read it.
-        let answers = short
-            && !crate::text::is_question(&own)
-            && !crate::text::is_bare_reply(&own)
-            && crate::text::names_an_option(&own);
-        if let Some(q) = view.question.as_deref().filter(|_| answers)
-            && l.classifier.apply_answer(&mut detection, q)
+        // Only an answer that names an option (黑色, XL, 个人) continues the topic of a choice:
+        // a bare yes or no (对, 是的, 不需要) or a remark of the buyer's own (您先忙着吧) is left
+        // as the model read it.
+        let answers = |q: &crate::conversation::Question| {
+            !q.yes_no
+                && short
+                && !crate::text::is_question(&own)
+                && !crate::text::is_bare_reply(&own)
+                && crate::text::names_an_option(&own)
+        };
+        // A bare yes to a yes-or-no question on a topic (需要帮您催一下吗? → 可以) stays a
+        // confirmation as read (real labeled chats read every bare yes so, whatever was asked:
+        // docs/quality.md), but the offer's topic gets a slot among the replies: the agent can
+        // carry out what the buyer accepted.
+        let accepted_offer: Option<&str> = view
+            .question
+            .as_ref()
+            .filter(|q| q.yes_no && crate::text::is_affirmative(&own))
+            .map(|q| q.intent.as_str())
+            .filter(|intent| !crate::intent::is_filler(intent));
+        if let Some(q) = view.question.as_ref().filter(|q| answers(q))
+            && l.classifier.apply_answer(&mut detection, &q.intent)
         {
             reading = Reading::Answer;
         } else if let Some(last) = &view.last_intent
@@ -746,7 +763,7 @@ impl Engine {
         // The detected intents in ranking order, each claiming a slot. When abstaining, the
         // clarifying replies of `unknown` lead and the best guesses take the other slots: a
         // hedge the agent can pick from, cheaper than typing.
-        let order: Vec<(&str, f32)> = if detection.abstained {
+        let mut order: Vec<(&str, f32)> = if detection.abstained {
             std::iter::once((UNKNOWN_INTENT, 1.0))
                 .chain(
                     detection
@@ -765,6 +782,12 @@ impl Engine {
                 .chain(l.classifier.hedges(&detection, crate::rank::DIVERSE_FLOOR))
                 .collect()
         };
+        // The topic of the offer a bare yes accepted takes the slot after the reading's first.
+        if let Some(topic) = accepted_offer
+            && !order.iter().any(|(i, _)| *i == topic)
+        {
+            order.insert(order.len().min(1), (topic, OFFER_SHARE));
+        }
         // How surely the buyer asks for an intent of the given share of the reading: the
         // share, or the best probability a clause gave it if higher (in 有券吗,能用花呗吗 both
         // are asked, though each has half the reading). The intents list and the suggestions
@@ -773,7 +796,7 @@ impl Engine {
         // Intent probabilities as candidates see them: the listed intents when abstaining
         // (guesses at a discount, so none outranks the clarifying replies), else the whole
         // distribution.
-        let intent_p: FxHashMap<&str, f32> = if detection.abstained {
+        let mut intent_p: FxHashMap<&str, f32> = if detection.abstained {
             order
                 .iter()
                 .enumerate()
@@ -788,6 +811,10 @@ impl Engine {
                 .map(|(label, p)| (label.as_str(), *p))
                 .collect()
         };
+        if let Some(topic) = accepted_offer {
+            let p = intent_p.entry(topic).or_insert(0.0);
+            *p = p.max(OFFER_SHARE);
+        }
         // Only phrases allowed in the order state and inside their campaign window enter.
         let eligible = |i: usize| {
             let gate = l.gates[i];
@@ -992,14 +1019,18 @@ impl Engine {
         let text: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
         let normalized = normalize(&text);
         // A question opens a topic the buyer's short answer continues: the topic of the
-        // phrase it came from, else what the model reads in the question itself.
-        let question = crate::text::is_choice_question(&normalized).then(|| {
+        // phrase it came from, else what the model reads in the question itself. A choice
+        // (您要哪个颜色?) is answered by naming an option, a yes-or-no question (需要帮您催一下
+        // 吗?) by a bare yes.
+        let yes_no = !crate::text::is_choice_question(&normalized);
+        let question = crate::text::is_question(&normalized).then(|| {
             let from_phrase = phrase_id
                 .and_then(|id| l.by_key.get(&phrase_key(id)))
                 .map(|&i| l.phrase(i).intent.clone());
             from_phrase
                 .or_else(|| l.classifier.question_topic(&self.text, &normalized))
                 .or_else(|| self.question_topic_by_phrases(&l, &normalized))
+                .map(|intent| crate::conversation::Question { intent, yes_no })
         });
         Ok(self.conversations.agent_sent(
             shop,

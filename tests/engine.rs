@@ -747,3 +747,36 @@ fn the_eval_command_reports_every_metric_as_json() {
         "{err}"
     );
 }
+
+/// A bare yes to the agent's yes-or-no offer (需要帮您催一下快递吗? → 可以) stays the
+/// confirmation it reads as, and the offer's topic gets a reply among the suggestions; a no
+/// and a yes with no offer before it do not.
+#[test]
+fn a_bare_yes_to_an_offer_brings_a_reply_of_its_topic() {
+    let (_d, engine) = engine();
+    let has_logistics = |s: &Suggestions| s.items.iter().any(|i| i.intent == "logistics");
+    let cases: &[(&str, &str, bool)] = &[
+        ("亲,需要帮您催一下快递吗?", "可以", true),
+        ("亲,需要帮您催一下快递吗?", "好的呀", true),
+        ("亲,需要帮您催一下快递吗?", "不用了", false),
+        // Politeness offers no topic.
+        ("亲,还有其他可以帮您的吗?", "好的", false),
+    ];
+    for (n, (offer, reply, want)) in cases.iter().enumerate() {
+        let conv = format!("offer{n}");
+        let alone = engine
+            .suggest("demo", Some(&format!("offer-alone{n}")), reply)
+            .expect("alone");
+        assert!(!has_logistics(&alone), "{reply} alone: {:?}", ids(&alone));
+        engine
+            .agent_message("demo", &conv, offer, None)
+            .expect("agent offer");
+        let s = engine.suggest("demo", Some(&conv), reply).expect("reply");
+        assert_eq!(has_logistics(&s), *want, "{offer} → {reply}: {:?}", ids(&s));
+        assert_eq!(
+            primary(&s),
+            primary(&alone),
+            "{offer} → {reply}: read as written"
+        );
+    }
+}

@@ -73,6 +73,15 @@ pub fn is_bare_reply(normalized: &str) -> bool {
     short_phrase_of(normalized, 6, |c| BARE.contains(c))
 }
 
+/// Whether normalized text is a bare yes (可以, 好的呀, 嗯嗯行, 需要, ok): a bare reply with no
+/// negation in it. It accepts what a yes-or-no question offered (需要帮您催一下吗? → 可以).
+pub fn is_affirmative(normalized: &str) -> bool {
+    const YES: &str = "对是的嗯恩好行可以要需啊呀哦噢吧啦滴嘞okyes";
+    short_phrase_of(normalized, 6, |c| YES.contains(c))
+        && !normalized.contains("no")
+        && normalized.chars().any(|c| "对是好行可要嗯恩ok".contains(c))
+}
+
 /// Whether normalized text could name the option a choice question asked for (黑色, XL,
 /// 个人, 要两件, 160斤的): a short phrase that speaks of no one and carries no sentence
 /// particle. 您先忙着吧, 这个是我买给我妈的 or 那怎么下单呢 are the buyer's own remarks, not a
@@ -126,7 +135,8 @@ fn push(out: &mut Vec<(usize, usize)>, s: &str, start: usize, end: usize) {
 #[cfg(test)]
 mod tests {
     use super::{
-        clauses, is_bare_reply, is_card_field, is_choice_question, is_question, names_an_option,
+        clauses, is_affirmative, is_bare_reply, is_card_field, is_choice_question, is_question,
+        names_an_option,
     };
 
     /// Checks a predicate against a table of (text, expected).
@@ -153,6 +163,30 @@ mod tests {
             ("", false),
         ];
         table(names_an_option, &cases);
+    }
+
+    #[test]
+    fn a_bare_yes_is_told_from_a_no_and_from_words() {
+        let cases = [
+            ("可以", true),
+            ("可以的", true),
+            ("好的呀", true),
+            ("嗯嗯行", true),
+            ("需要", true),
+            ("要的", true),
+            ("是的!", true),
+            ("ok", true),
+            ("好滴", true),
+            ("不用", false),
+            ("不需要了", false),
+            ("没有", false),
+            ("no", false),
+            ("哦", false),
+            ("可以发顺丰吗", false),
+            ("好的,那什么时候到", false),
+            ("", false),
+        ];
+        table(is_affirmative, &cases);
     }
 
     #[test]

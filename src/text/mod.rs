@@ -12,7 +12,8 @@ mod synonyms;
 mod tokenize;
 
 pub use clause::{
-    clauses, is_bare_reply, is_card_field, is_choice_question, is_question, names_an_option,
+    clauses, is_affirmative, is_bare_reply, is_card_field, is_choice_question, is_question,
+    names_an_option,
 };
 pub use normalize::normalize;
 pub use synonyms::{Replacement, Synonyms};
