@@ -893,10 +893,11 @@ impl Engine {
             .collect();
         // Rank a few spare candidates: a reply the compliance gate blocks is replaced by
         // the next one rather than leaving a gap.
-        let ranked = rank(candidates, &order, self.suggestions + SPARE);
+        let mut ranked =
+            std::collections::VecDeque::from(rank(candidates, &order, self.suggestions + SPARE));
         let mut blocked = 0;
         let mut items: Vec<Suggestion> = Vec::with_capacity(self.suggestions);
-        for r in ranked {
+        while let Some(r) = ranked.pop_front() {
             if items.len() == self.suggestions {
                 break;
             }
@@ -919,6 +920,16 @@ impl Engine {
             if blocked_now {
                 blocked += 1;
                 tracing::warn!(shop, phrase = %p.id, "suggestion blocked by compliance after rendering");
+                // Its place goes to the next spare of the same intent, if any, so the
+                // blocked reply's question stays answered when the buyer asked two things.
+                if let Some(at) = ranked
+                    .iter()
+                    .position(|s| s.candidate.intent == r.candidate.intent)
+                    .filter(|&at| at > 0)
+                    && let Some(spare) = ranked.remove(at)
+                {
+                    ranked.push_front(spare);
+                }
                 continue;
             }
             // How likely the reply's intent is what the buyer wants: the model's probability

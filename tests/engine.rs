@@ -325,6 +325,31 @@ fn two_questions_in_one_message_are_both_answered_in_the_top_three() {
             }
         }
     }
+    // A buyer nick the compliance gate blocks in every reply that greets by name: a blocked
+    // reply's place goes to a reply of its own intent, so both questions stay answered.
+    let mut blocked = 0;
+    for (n, (message, want)) in cases.iter().enumerate() {
+        let conv = format!("nick{n}");
+        let mut update = ContextUpdate::default();
+        update.vars.insert("buyer".into(), "加微信领券".into());
+        engine.context("demo", &conv, update).expect("context");
+        let s = engine
+            .suggest("demo", Some(&conv), message)
+            .expect("suggest");
+        let got: Vec<&str> = s.items.iter().map(|i| i.intent.as_str()).collect();
+        for intent in want {
+            assert!(
+                got.contains(intent),
+                "{message} (nick): {got:?} lacks {intent}"
+            );
+        }
+        assert!(
+            s.items.iter().all(|i| !i.text.contains("微信")),
+            "{message}"
+        );
+        blocked += s.blocked;
+    }
+    assert!(blocked > 0, "no reply was blocked: the nick tests nothing");
     // Two plain questions: each is asked surely, though each has about half the reading.
     let s = engine
         .suggest("demo", None, "能便宜点吗?什么时候发货")
