@@ -237,6 +237,12 @@ pub fn extract(normalized: &str, products: &Products) -> Extracted {
             .any(|w| normalized.contains(w))
             || named_carrier;
         let order = ["订单"].iter().any(|w| normalized.contains(w));
+        // 京东's older order numbers have 10–11 digits: as long as a phone number, so only
+        // where the message says it is an order (a phone number is never one, above).
+        if order && (10..=11).contains(&lower.len()) {
+            out.order_id.get_or_insert(lower);
+            continue;
+        }
         if (12..=20).contains(&lower.len()) {
             if parcel && !order {
                 out.tracking_no.get_or_insert_with(|| lower.clone());
@@ -407,6 +413,24 @@ mod tests {
                 Some("1234567890123"),
                 None,
             ),
+            // Ten or eleven digits only when named an order, and never a phone number.
+            (
+                "订单86401547812还没发货",
+                None,
+                None,
+                Some("86401547812"),
+                None,
+            ),
+            (
+                "订单号 2356189538 改地址",
+                None,
+                None,
+                Some("2356189538"),
+                None,
+            ),
+            ("86401547812还没发货", None, None, None, None),
+            ("订单 13912345678 是我电话", None, None, None, None),
+            ("快递单号 86401547812", None, None, None, None),
             ("付了199元还没发货", None, None, None, Some("199")),
             ("退款¥59.9到了吗", None, None, None, Some("59.9")),
             ("便宜20块行吗", None, None, None, Some("20")),
