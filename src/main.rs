@@ -221,6 +221,7 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    huashu::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
