@@ -49,6 +49,9 @@ pub struct Products {
 /// Product words shorter than this are refused: one character (鞋, 包, 书) is inside too many
 /// words that name no product (拖鞋 is one, 包邮 and 书面 are not).
 const MIN_PRODUCT_CHARS: usize = 2;
+/// Characters after a product word that make it part of a word naming no goods (手机号,
+/// 手机端, 电脑版).
+const NOT_GOODS_AFTER: &str = "号端版";
 
 impl Products {
     /// One word per line; `#` starts a comment. An error names the line: a word of one
@@ -101,10 +104,21 @@ impl Products {
         self.words.is_empty()
     }
 
-    /// The first product word in `normalized`, the longest where several start there.
+    /// The first product word in `normalized`, the longest where several start there. A word
+    /// that is the front of a longer one naming no product is passed over: 手机号 and 电脑端
+    /// are a phone number and a platform, not goods.
     pub fn first_in(&self, normalized: &str) -> Option<&str> {
-        let m = self.matcher.as_ref()?.find(normalized)?;
-        self.words.get(m.pattern().as_usize()).map(String::as_str)
+        self.matcher
+            .as_ref()?
+            .find_iter(normalized)
+            .find(|m| {
+                !normalized[m.end()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| NOT_GOODS_AFTER.contains(c))
+            })
+            .and_then(|m| self.words.get(m.pattern().as_usize()))
+            .map(String::as_str)
     }
 }
 
@@ -325,7 +339,7 @@ mod tests {
     use super::*;
 
     fn products() -> Products {
-        Products::parse("# test list\n耳机\n蓝牙耳机\n羽绒服\n\n空调 # comment\n").unwrap()
+        Products::parse("# test list\n耳机\n蓝牙耳机\n羽绒服\n\n空调 # comment\n手机\n").unwrap()
     }
 
     fn x(msg: &str) -> Extracted {
@@ -494,6 +508,10 @@ mod tests {
             ("羽絨服什麼時候發", Some("羽绒服")),
             ("空调能装吗", Some("空调")),
             ("这个什么时候发货", None),
+            ("我手机号换了", None),
+            ("电脑版和手机端都看不到订单", None),
+            ("手机号换了 羽绒服还没到", Some("羽绒服")),
+            ("这个手机壳配手机吗", Some("手机")),
             ("", None),
         ];
         for (msg, item) in cases {
@@ -524,7 +542,7 @@ mod tests {
                 (got, want) => panic!("{src:?}: got {got:?}, want {want:?}"),
             }
         }
-        assert_eq!(products().len(), 4);
+        assert_eq!(products().len(), 5);
     }
 
     #[test]
