@@ -782,11 +782,16 @@ impl Engine {
                 .chain(l.classifier.hedges(&detection, crate::rank::DIVERSE_FLOOR))
                 .collect()
         };
-        // The topic of the offer a bare yes accepted takes the slot after the reading's first.
+        // The topic of the offer a bare yes accepted takes the slot after the reading's first
+        // (moved there if the reading listed it further down).
         if let Some(topic) = accepted_offer
-            && !order.iter().any(|(i, _)| *i == topic)
+            && order.first().is_none_or(|(i, _)| *i != topic)
         {
-            order.insert(order.len().min(1), (topic, OFFER_SHARE));
+            let share = match order.iter().position(|(i, _)| *i == topic) {
+                Some(at) => order.remove(at).1.max(OFFER_SHARE),
+                None => OFFER_SHARE,
+            };
+            order.insert(order.len().min(1), (topic, share));
         }
         // How surely the buyer asks for an intent of the given share of the reading: the
         // share, or the best probability a clause gave it if higher (in 有券吗,能用花呗吗 both
@@ -983,8 +988,7 @@ impl Engine {
         })
     }
 
-    /// Applies a `context` update to a conversation.
-    /// Applies a front end's `context` update. An update with a phone or ID number in any
+    /// Applies a front end's `context` update to a conversation. An update with a phone or ID number in any
     /// value is refused whole, naming the variable: what is kept can be echoed in a reply.
     pub fn context(&self, shop: &str, conversation: &str, update: ContextUpdate) -> Result<()> {
         self.loaded(shop)?;

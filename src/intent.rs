@@ -245,7 +245,7 @@ impl Classifier {
         let mut gb2 = vec![1e-8f32; k];
         let mut order: Vec<(u64, usize)> = Vec::with_capacity(rows.len());
         let mut grad = vec![0.0f32; pad];
-        // The first pass after which each row is visited again (0: every pass).
+        // The first pass at which each row is visited again (0: every pass).
         let mut rest_until = vec![0u64; rows.len()];
         for epoch in 0..EPOCHS as u64 {
             let salt = (epoch + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);

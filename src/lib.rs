@@ -109,8 +109,8 @@ pub const MMAP_THRESHOLD: usize = 1024 * 1024;
 /// the heap, where the holes they left were never handed back: 196 MB resident after a cold
 /// start against 135 MB after a warm one (100 shops × 1k phrases, idle; anonymous memory 177
 /// against 117 MB). With the threshold fixed, a freed arena is unmapped: under load after a
-/// cold start 149 MB (peak 154) instead of 200 MB (peak 235), the same as after a warm one
-/// (docs/performance.md). 256 KiB did as well for memory; neither moved the e2e latency.
+/// cold start 149 MB (peak 154–156) instead of 197–214 MB (peak 229–241), about as after a
+/// warm one (docs/performance.md). 256 KiB did as well for memory; neither moved the e2e latency.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets a parameter of glibc's allocator; called before any other

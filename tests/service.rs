@@ -461,6 +461,16 @@ async fn numbers_the_buyer_writes_fill_the_reply_but_phone_numbers_never_do() {
                 .contains("SF1234567890123")),
         "{s}"
     );
+    // A buyer nick that is a phone number: the message is still answered, the nick is kept
+    // out of the replies.
+    send(&mut ws, json!({"type": "customer_message", "conversation": "t", "buyer": "13800138000", "text": "你好 在吗"})).await;
+    let s = recv_type(&mut ws, "suggestions").await;
+    let items = s["suggestions"].as_array().expect("suggestions");
+    assert!(!items.is_empty(), "{s}");
+    for item in items {
+        let text = item["text"].as_str().unwrap_or_default();
+        assert!(!text.contains("13800138000"), "{item}");
+    }
     // A phone number is not a tracking number and is never echoed.
     send(&mut ws, json!({"type": "customer_message", "conversation": "p", "text": "快递单号13800138000到哪了"})).await;
     let s = recv_type(&mut ws, "suggestions").await;

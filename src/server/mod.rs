@@ -285,7 +285,14 @@ impl AppState {
                 if let Some(nick) = buyer {
                     let mut update = crate::conversation::ContextUpdate::default();
                     update.vars.insert("buyer".into(), nick);
-                    engine.context(&s, &c, update)?;
+                    // A nick that is a phone number (common on some platforms) is kept out
+                    // of replies; the message itself is still answered.
+                    match engine.context(&s, &c, update) {
+                        Err(crate::Error::Invalid { message, .. }) => {
+                            tracing::warn!(shop = %s, %message, "buyer nick not kept");
+                        }
+                        other => other?,
+                    }
                 }
                 engine.suggest(&s, Some(&c), &t)
             })

@@ -76,10 +76,21 @@ pub fn is_bare_reply(normalized: &str) -> bool {
 /// Whether normalized text is a bare yes (可以, 好的呀, 嗯嗯行, 需要, ok): a bare reply with no
 /// negation in it. It accepts what a yes-or-no question offered (需要帮您催一下吗? → 可以).
 pub fn is_affirmative(normalized: &str) -> bool {
-    const YES: &str = "对是的嗯恩好行可以要需啊呀哦噢吧啦滴嘞okyes";
+    // A question back (可以?) accepts nothing yet.
+    if is_question(normalized) {
+        return false;
+    }
+    let letters: String = normalized.chars().filter(|c| c.is_alphanumeric()).collect();
+    if letters.is_ascii() {
+        // Latin replies as whole words: `so` and `yo` are not yes.
+        return matches!(
+            letters.as_str(),
+            "ok" | "okk" | "okay" | "yes" | "yep" | "y"
+        );
+    }
+    const YES: &str = "对是的嗯恩好行可以要需啊呀哦噢吧啦滴嘞ok";
     short_phrase_of(normalized, 6, |c| YES.contains(c))
-        && !normalized.contains("no")
-        && normalized.chars().any(|c| "对是好行可要嗯恩ok".contains(c))
+        && normalized.chars().any(|c| "对是好行可要嗯恩".contains(c))
 }
 
 /// Whether normalized text could name the option a choice question asked for (黑色, XL,
@@ -176,7 +187,12 @@ mod tests {
             ("要的", true),
             ("是的!", true),
             ("ok", true),
+            ("yes", true),
+            ("好的ok", true),
             ("好滴", true),
+            ("so", false),
+            ("可以?", false),
+            ("可以吗", false),
             ("不用", false),
             ("不需要了", false),
             ("没有", false),
