@@ -340,14 +340,7 @@ impl Engine {
             text.load_synonyms(&synonyms)?;
         }
         let products = match file("products.txt") {
-            Some(path) => {
-                let err = |message: String| Error::Dictionary {
-                    path: path.clone(),
-                    message,
-                };
-                let src = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
-                crate::extract::Products::parse(&src).map_err(err)?
-            }
+            Some(path) => crate::read_dictionary(&path, crate::extract::Products::parse)?,
             None => crate::extract::Products::default(),
         };
         let text = Arc::new(text);
@@ -1037,8 +1030,8 @@ impl Engine {
         // phrase it came from, else what the model reads in the question itself. A choice
         // (您要哪个颜色?) is answered by naming an option, a yes-or-no question (需要帮您催一下
         // 吗?) by a bare yes.
-        let yes_no = !crate::text::is_choice_question(&normalized);
         let question = crate::text::is_question(&normalized).then(|| {
+            let yes_no = !crate::text::is_choice_question(&normalized);
             let from_phrase = phrase_id
                 .and_then(|id| l.by_key.get(&phrase_key(id)))
                 .map(|&i| l.phrase(i).intent.clone());

@@ -251,9 +251,16 @@ pub fn extract(normalized: &str, products: &Products) -> Extracted {
         item: products.first_in(normalized).map(str::to_string),
         ..Default::default()
     };
-    // Alphanumeric runs: prefixed tracking numbers, EMS (2 letters, 9 digits, 2 letters), digit runs.
-    for run in runs(normalized) {
-        let lower = run.to_ascii_lowercase();
+    // Whether the message speaks of a parcel (or names its carrier) and of an order: what a
+    // bare digit run below is taken for.
+    let parcel = ["快递", "单号", "运单", "物流", "包裹"]
+        .iter()
+        .any(|w| normalized.contains(w))
+        || named_carrier;
+    let order = normalized.contains("订单");
+    // Alphanumeric runs: prefixed tracking numbers, EMS (2 letters, 9 digits, 2 letters), digit
+    // runs. Normalized text is lowercase already.
+    for lower in runs(normalized) {
         if let Some((_, _, _, carrier)) = PREFIXED.iter().find(|(p, plain, lettered, _)| {
             lower.strip_prefix(p).is_some_and(|rest| {
                 let digits = rest.trim_start_matches(|c: char| c.is_ascii_lowercase());
@@ -268,7 +275,7 @@ pub fn extract(normalized: &str, products: &Products) -> Extracted {
                     && !is_id(digits)
             })
         }) {
-            out.tracking_no.get_or_insert_with(|| run.to_uppercase());
+            out.tracking_no.get_or_insert_with(|| lower.to_uppercase());
             out.carrier.get_or_insert_with(|| carrier.to_string());
             continue;
         }
@@ -278,31 +285,26 @@ pub fn extract(normalized: &str, products: &Products) -> Extracted {
             && b[2..11].iter().all(u8::is_ascii_digit)
             && b[11..].iter().all(u8::is_ascii_alphabetic)
         {
-            out.tracking_no.get_or_insert_with(|| run.to_uppercase());
+            out.tracking_no.get_or_insert_with(|| lower.to_uppercase());
             out.carrier.get_or_insert_with(|| "EMS".to_string());
             continue;
         }
-        if !lower.bytes().all(|b| b.is_ascii_digit()) || is_phone(&lower) || is_id(&lower) {
+        if !lower.bytes().all(|b| b.is_ascii_digit()) || is_phone(lower) || is_id(lower) {
             continue;
         }
         // Bare digit runs: 中通 (14 digits from 7), 申通 (15 from 77), 韵达 (13/15): tracking
         // when the message talks about a parcel or names its carrier; otherwise a long run is
         // an order number.
-        let parcel = ["快递", "单号", "运单", "物流", "包裹"]
-            .iter()
-            .any(|w| normalized.contains(w))
-            || named_carrier;
-        let order = ["订单"].iter().any(|w| normalized.contains(w));
         // 京东's older order numbers have 10–11 digits: as long as a phone number, so only
         // where the message says it is an order (a phone number is never one, above, and a
         // landline starts with its 0 area code).
         if order && (10..=11).contains(&lower.len()) && !lower.starts_with('0') {
-            out.order_id.get_or_insert(lower);
+            out.order_id.get_or_insert_with(|| lower.to_string());
             continue;
         }
         if (12..=20).contains(&lower.len()) {
             if parcel && !order {
-                out.tracking_no.get_or_insert_with(|| lower.clone());
+                out.tracking_no.get_or_insert_with(|| lower.to_string());
                 if out.carrier.is_none() {
                     out.carrier = match (lower.len(), &lower[..2]) {
                         (14, p) if p.starts_with('7') => Some("中通".into()),
@@ -311,7 +313,7 @@ pub fn extract(normalized: &str, products: &Products) -> Extracted {
                     };
                 }
             } else {
-                out.order_id.get_or_insert(lower);
+                out.order_id.get_or_insert_with(|| lower.to_string());
             }
         }
     }

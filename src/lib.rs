@@ -83,6 +83,20 @@ impl Error {
     }
 }
 
+/// Reads a file of `phrasebook/dict/` and parses it with `parse`, whose errors name the line:
+/// either failure becomes [`Error::Dictionary`] with the file's path.
+pub(crate) fn read_dictionary<T>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let err = |message: String| Error::Dictionary {
+        path: path.to_path_buf(),
+        message,
+    };
+    let src = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    parse(&src).map_err(err)
+}
+
 /// Hands memory the allocator holds free back to the system. Building the indexes of a cold
 /// start (100 shops) frees hundreds of megabytes in the loader threads' malloc arenas, which
 /// glibc keeps: without this a server that had to rebuild sat at ~350 MB instead of ~150 MB

@@ -580,57 +580,38 @@ fn the_product_the_buyer_names_fills_item() {
         .map(|p| p.id.as_str())
         .collect();
     assert!(!with_item.is_empty());
-    let update = ContextUpdate::of_order_state(OrderState::Unpaid);
-    engine.context("demo", "item", update).expect("context");
-    let s = engine
-        .suggest("demo", Some("item"), "这个蓝牙音箱我再考虑考虑吧")
-        .expect("suggest");
-    let filled: Vec<&str> = s
-        .items
-        .iter()
-        .filter(|i| with_item.contains(&i.phrase_id.as_str()))
-        .map(|i| i.text.as_str())
-        .collect();
-    assert!(!filled.is_empty(), "no reply with {{item}}: {:?}", ids(&s));
-    for text in &filled {
+    // The texts of the replies with `{item}` that `message` gets in `conversation` (an
+    // unpaid order), at least one.
+    let item_replies = |conversation: &str, message: &str| -> Vec<String> {
+        let update = ContextUpdate::of_order_state(OrderState::Unpaid);
+        engine
+            .context("demo", conversation, update)
+            .expect("context");
+        let s = engine
+            .suggest("demo", Some(conversation), message)
+            .expect("suggest");
+        let texts: Vec<String> = s
+            .items
+            .iter()
+            .filter(|i| with_item.contains(&i.phrase_id.as_str()))
+            .map(|i| i.text.clone())
+            .collect();
+        assert!(
+            !texts.is_empty(),
+            "{message}: no reply with {{item}}: {:?}",
+            ids(&s)
+        );
+        texts
+    };
+    for text in item_replies("item", "这个蓝牙音箱我再考虑考虑吧") {
         assert!(text.contains("蓝牙音箱"), "{text}");
     }
     // Remembered: a later message of the conversation that names nothing keeps it.
-    let later = engine
-        .suggest("demo", Some("item"), "这个我再考虑考虑吧")
-        .expect("suggest");
-    let later: Vec<&str> = later
-        .items
-        .iter()
-        .filter(|i| with_item.contains(&i.phrase_id.as_str()))
-        .map(|i| i.text.as_str())
-        .collect();
-    assert!(!later.is_empty(), "no reply with {{item}} later");
-    for text in &later {
+    for text in item_replies("item", "这个我再考虑考虑吧") {
         assert!(text.contains("蓝牙音箱"), "{text}");
     }
     // Another conversation, no product named: the fallback.
-    engine
-        .context(
-            "demo",
-            "plain",
-            ContextUpdate::of_order_state(OrderState::Unpaid),
-        )
-        .expect("context");
-    let s = engine
-        .suggest("demo", Some("plain"), "这个我再考虑考虑吧")
-        .expect("suggest");
-    let plain: Vec<&str> = s
-        .items
-        .iter()
-        .filter(|i| with_item.contains(&i.phrase_id.as_str()))
-        .map(|i| i.text.as_str())
-        .collect();
-    assert!(
-        !plain.is_empty(),
-        "no reply with {{item}} without a product"
-    );
-    for text in &plain {
+    for text in item_replies("plain", "这个我再考虑考虑吧") {
         assert!(
             !text.contains("蓝牙音箱") && !text.contains("{item"),
             "{text}"

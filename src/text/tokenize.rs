@@ -82,12 +82,7 @@ impl Text {
 
     /// Reads the synonym groups from `path` (see [`Synonyms::parse`]), replacing any before.
     pub fn load_synonyms(&mut self, path: &Path) -> Result<()> {
-        let err = |message: String| Error::Dictionary {
-            path: path.to_path_buf(),
-            message,
-        };
-        let src = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        self.synonyms = Synonyms::parse(&src).map_err(err)?;
+        self.synonyms = crate::read_dictionary(path, Synonyms::parse)?;
         Ok(())
     }
 
